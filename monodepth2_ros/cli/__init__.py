@@ -1,0 +1,1 @@
+"""The ``monodepth2`` command: one entry point, one module per subcommand."""

@@ -1,0 +1,1 @@
+"""Pure-torch core: networks, geometry, losses and the official checkpoint format (no ROS)."""

@@ -50,7 +50,9 @@ def test_quaternion_matrix_round_trip_including_half_turns():
     quaternions /= np.linalg.norm(quaternions, axis=1, keepdims=True)
     quaternions *= np.where(quaternions[:, 3:] < 0, -1.0, 1.0)
     rotations = quaternion_to_matrix(quaternions)
-    np.testing.assert_allclose(rotations @ np.swapaxes(rotations, 1, 2), np.broadcast_to(np.eye(3), (50, 3, 3)), atol=1e-12)
+    np.testing.assert_allclose(
+        rotations @ np.swapaxes(rotations, 1, 2), np.broadcast_to(np.eye(3), (50, 3, 3)), atol=1e-12
+    )
     back = matrix_to_quaternion(rotations)
     np.testing.assert_allclose(quaternion_to_matrix(back), rotations, atol=1e-12)
     np.testing.assert_allclose(back[3:], quaternions[3:], atol=1e-12)
@@ -126,7 +128,9 @@ def test_kitti_reader_parses_row_major(tmp_path):
 
 
 def test_association_matches_nearest_within_tolerance():
-    index_a, index_b = associate_timestamps([0.0, 1.0, 2.0, 3.0], [0.005, 1.5, 2.01, 10.0], max_difference=0.02)
+    index_a, index_b = associate_timestamps(
+        [0.0, 1.0, 2.0, 3.0], [0.005, 1.5, 2.01, 10.0], max_difference=0.02
+    )
     np.testing.assert_array_equal(index_a, [0, 2])
     np.testing.assert_array_equal(index_b, [0, 2])
 

@@ -42,7 +42,9 @@ def pose(rotation: np.ndarray, translation) -> np.ndarray:
 
 
 def random_trajectory(rng: np.random.Generator, n: int) -> np.ndarray:
-    steps = np.stack([pose(random_rotation(rng) if k % 2 else rot_z(0.1), rng.normal(size=3)) for k in range(n - 1)])
+    steps = np.stack(
+        [pose(random_rotation(rng) if k % 2 else rot_z(0.1), rng.normal(size=3)) for k in range(n - 1)]
+    )
     return integrate_relative(steps)
 
 
@@ -100,7 +102,9 @@ def test_relative_steps_and_integration_round_trip():
     steps = relative_steps(moved)
     assert steps.shape == (5, 4, 4)
     np.testing.assert_allclose(integrate_relative(steps, initial=moved[0]), moved, atol=1e-12)
-    np.testing.assert_allclose(invert_poses(moved) @ moved, np.broadcast_to(np.eye(4), moved.shape), atol=1e-12)
+    np.testing.assert_allclose(
+        invert_poses(moved) @ moved, np.broadcast_to(np.eye(4), moved.shape), atol=1e-12
+    )
 
 
 def test_sim3_alignment_undoes_a_similarity_of_the_trajectory():
@@ -139,7 +143,9 @@ def test_ate_statistics_by_hand():
     assert stats.rmse == pytest.approx(math.sqrt(25.0 / 3.0))
     assert stats.mean == pytest.approx(7.0 / 3.0)
     assert stats.median == pytest.approx(3.0)
-    assert stats.std == pytest.approx(math.sqrt(((0 - 7 / 3) ** 2 + (3 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 3))
+    assert stats.std == pytest.approx(
+        math.sqrt(((0 - 7 / 3) ** 2 + (3 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 3)
+    )
     assert stats.max == 4.0
     assert stats.count == 3
 
@@ -204,7 +210,7 @@ def test_rpe_by_hand_for_one_wrong_step():
     gt = integrate_relative(np.stack([forward] * 3))
     wrong = pose(rot_z(math.radians(10.0)), [2.0, 0.0, 0.0])
     pred = integrate_relative(np.stack([forward, wrong, forward]))
-    result = relative_pose_error(pred, gt, delta=1, align="none")
+    result = relative_pose_error(pred, gt, delta=1, mode="none")
     # Step errors: 0, 1 m and 10 degrees, 0.
     assert result.translation.rmse == pytest.approx(math.sqrt(1.0 / 3.0))
     assert result.translation.max == pytest.approx(1.0)
@@ -216,8 +222,8 @@ def test_rpe_alignment_removes_monocular_scale():
     rng = np.random.default_rng(9)
     gt = random_trajectory(rng, 7)
     pred = apply_similarity(gt, 0.5, random_rotation(rng), np.zeros(3))
-    assert relative_pose_error(pred, gt, align="sim3").translation.rmse == pytest.approx(0.0, abs=1e-10)
-    assert relative_pose_error(pred, gt, align="none").translation.rmse > 0.1
+    assert relative_pose_error(pred, gt, mode="sim3").translation.rmse == pytest.approx(0.0, abs=1e-10)
+    assert relative_pose_error(pred, gt, mode="none").translation.rmse > 0.1
 
 
 def test_rotation_angle_is_accurate_near_zero_and_pi():

@@ -1,0 +1,45 @@
+"""``monodepth2 fetch-weights``: download an official Monodepth2 release into a folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from tqdm import tqdm
+
+from monodepth2_ros.inference.weights import OFFICIAL_RELEASES, fetch_weights
+
+__all__ = ["register", "run"]
+
+EXAMPLES = """examples:
+  monodepth2 fetch-weights mono+stereo_640x192 --dest ~/models/mono+stereo_640x192
+  monodepth2 fetch-weights mono_640x192 --dest models/mono_640x192 --force
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fetch-weights",
+        help="download an official Monodepth2 checkpoint (checksum-verified)",
+        description="Download an official Monodepth2 release, verify its MD5 and unzip it atomically.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", choices=sorted(OFFICIAL_RELEASES), metavar="NAME",
+                        help="release name: " + ", ".join(OFFICIAL_RELEASES))
+    parser.add_argument("--dest", required=True, help="folder to unpack the checkpoint into")
+    parser.add_argument("--force", action="store_true", help="replace an existing destination")
+    parser.add_argument("--url", help=argparse.SUPPRESS)  # mirrors and tests
+    parser.add_argument("--md5", help=argparse.SUPPRESS)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with tqdm(unit="B", unit_scale=True, desc=args.name, leave=False) as bar:
+
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        dest = fetch_weights(args.name, args.dest, force=args.force, url=args.url, md5=args.md5, progress=progress)
+    print(f"{args.name} -> {dest}")
+    return 0

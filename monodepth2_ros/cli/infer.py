@@ -1,0 +1,171 @@
+"""``monodepth2 infer``: depth (and optionally motion) for image files and folders."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from monodepth2_ros.data.folder_reader import IMAGE_SUFFIXES, read_image_file
+from monodepth2_ros.data.paths import natural_key
+from monodepth2_ros.errors import ConfigError, DatasetError, MissingInputError
+from monodepth2_ros.evaluation.colorize import colorize_depth
+from monodepth2_ros.evaluation.pose_io import Trajectory, write_tum_trajectory
+from monodepth2_ros.evaluation.trajectory import integrate_relative
+from monodepth2_ros.inference import PRECISIONS, DepthEstimator, InferenceConfig, PoseEstimator
+from monodepth2_ros.inference.weights import resolve_weights
+from monodepth2_ros.model.checkpoint import load_checkpoint
+
+__all__ = ["register", "run", "collect_images", "InferOutputs"]
+
+_LOG = logging.getLogger(__name__)
+
+EXAMPLES = """examples:
+  monodepth2 infer --weights models/mono+stereo_640x192 frame.png --out results
+  monodepth2 infer drive/images --out results --post-process
+  monodepth2 infer --pose --rate 10 drive/images --out results   (adds trajectory.txt)
+"""
+
+POSE_AXISANGLE_FILE = "pose_axisangle.npy"
+POSE_TRANSLATION_FILE = "pose_translation.npy"
+TRAJECTORY_FILE = "trajectory.txt"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "infer",
+        help="predict depth for image files or folders",
+        description=(
+            "Predict depth for images. Per image STEM writes STEM_disp.npy (float32 sigmoid disparity at "
+            "the network size), STEM_depth.npy (float32 depth in metres x scale, input size) and "
+            "STEM_depth.png (colourised). With --pose also the pose network's outputs for consecutive "
+            "pairs and a TUM trajectory."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    parser.add_argument("--out", required=True, help="output folder (created)")
+    parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    parser.add_argument("--post-process", action="store_true", help="the paper's flip post-processing (2x cost)")
+    parser.add_argument("--scale", type=float, default=None, help="metres per network unit (default from the checkpoint)")
+    parser.add_argument("--pose", action="store_true", help="also run the pose network over consecutive inputs")
+    parser.add_argument("--rate", type=float, default=10.0, help="frame rate for trajectory.txt stamps (Hz)")
+    parser.add_argument("--colormap", default="magma", help="colour map of the depth PNGs")
+    parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    parser.set_defaults(func=run)
+
+
+def collect_images(inputs: list[str]) -> list[Path]:
+    """Image files named directly, and those inside named folders (natural order), in input order.
+
+    Raises:
+        MissingInputError: an input does not exist.
+        ConfigError: two inputs share a file stem (their outputs would collide), or nothing to do.
+    """
+    files: list[Path] = []
+    for entry in inputs:
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            for child in sorted(path.iterdir(), key=natural_key):
+                if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES:
+                    files.append(child)
+                elif child.is_file():
+                    _LOG.warning("skipping %s: not an image file (%s)", child, ", ".join(IMAGE_SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise MissingInputError(f"input not found: {path} (expected an image file or a folder of images)")
+    if not files:
+        raise ConfigError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(inputs)}")
+    stems: dict[str, Path] = {}
+    for path in files:
+        if path.stem in stems:
+            raise ConfigError(f"{path} and {stems[path.stem]} share the name '{path.stem}'; outputs would collide")
+        stems[path.stem] = path
+    return files
+
+
+@dataclass(frozen=True)
+class InferOutputs:
+    """The files ``infer`` writes for one image."""
+
+    disparity: Path
+    depth: Path
+    depth_png: Path
+
+    @classmethod
+    def for_image(cls, out: Path, image: Path) -> InferOutputs:
+        return cls(out / f"{image.stem}_disp.npy", out / f"{image.stem}_depth.npy", out / f"{image.stem}_depth.png")
+
+    def paths(self) -> tuple[Path, ...]:
+        return (self.disparity, self.depth, self.depth_png)
+
+
+def _check_overwrite(paths: list[Path], force: bool) -> None:
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
+        raise ConfigError(
+            f"{len(existing)} output file(s) already exist (e.g. {existing[0]}); use --force to overwrite"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    images = collect_images(args.inputs)
+    out = Path(args.out).expanduser()
+    planned = [p for image in images for p in InferOutputs.for_image(out, image).paths()]
+    if args.pose:
+        planned += [out / POSE_AXISANGLE_FILE, out / POSE_TRANSLATION_FILE, out / TRAJECTORY_FILE]
+    _check_overwrite(planned, args.force)
+
+    config = InferenceConfig(device=args.device, precision=args.precision, post_process=args.post_process, scale=args.scale)
+    checkpoint = load_checkpoint(resolve_weights(args.weights), load_pose=True if args.pose else False)
+    depth_estimator = DepthEstimator(checkpoint, config)
+    pose_estimator = PoseEstimator(checkpoint, config) if args.pose else None
+    out.mkdir(parents=True, exist_ok=True)
+
+    axis_angles, translations, steps, used = [], [], [], []
+    previous: np.ndarray | None = None
+    for image_path in tqdm(images, desc="infer", unit="img", disable=None):
+        try:
+            rgb = read_image_file(image_path)
+        except DatasetError as err:
+            _LOG.warning("skipping %s", err)
+            continue
+        prediction = depth_estimator.estimate(rgb)
+        outputs = InferOutputs.for_image(out, image_path)
+        np.save(outputs.disparity, prediction.disparity.astype(np.float32))
+        np.save(outputs.depth, prediction.depth.astype(np.float32))
+        colour = colorize_depth(prediction.depth, cmap=args.colormap)
+        cv2.imwrite(str(outputs.depth_png), cv2.cvtColor(colour, cv2.COLOR_RGB2BGR))
+        if pose_estimator is not None:
+            if previous is not None:
+                if previous.shape != rgb.shape:
+                    raise DatasetError(f"{image_path} is {rgb.shape[1]}x{rgb.shape[0]}, unlike the previous image; --pose needs one camera")
+                motion = pose_estimator.estimate(previous, rgb)
+                axis_angles.append(motion.axis_angle)
+                translations.append(motion.translation / pose_estimator.scale)
+                steps.append(motion.T_a_b)
+            previous = rgb
+        used.append(image_path)
+
+    if pose_estimator is not None:
+        _write_pose_outputs(out, axis_angles, translations, steps, args.rate)
+    print(f"wrote depth for {len(used)} image(s) to {out}")
+    return 0
+
+
+def _write_pose_outputs(out: Path, axis_angles, translations, steps, rate_hz: float) -> None:
+    np.save(out / POSE_AXISANGLE_FILE, np.asarray(axis_angles, dtype=np.float32).reshape(-1, 3))
+    np.save(out / POSE_TRANSLATION_FILE, np.asarray(translations, dtype=np.float32).reshape(-1, 3))
+    poses = integrate_relative(np.asarray(steps, dtype=np.float64).reshape(-1, 4, 4))
+    stamps = np.arange(len(poses), dtype=np.float64) / rate_hz
+    write_tum_trajectory(out / TRAJECTORY_FILE, Trajectory(stamps, poses))

@@ -23,6 +23,8 @@ def rgb_to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got shape {shape} dtype {dtype}")
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ValueError(f"expected a non-empty image, got shape {rgb.shape}")
+    if not rgb.flags.writeable:  # e.g. a view of a message buffer; torch wants writable memory
+        rgb = rgb.copy()
     tensor = torch.from_numpy(np.ascontiguousarray(rgb)).to(device, non_blocking=True)
     return tensor.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 

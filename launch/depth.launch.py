@@ -1,0 +1,29 @@
+"""Monodepth2 depth node (optionally the pose node and RViz2) on one camera.
+
+    ros2 launch monodepth2_ros depth.launch.py image:=/camera/image_raw camera_info:=/camera/camera_info
+    ros2 launch monodepth2_ros depth.launch.py weights:=$HOME/models/mono+stereo_640x192 device:=cuda rviz:=true
+
+The node list, parameters and remappings come from monodepth2_ros.ros.launch_plan (shared with
+`monodepth2 run`); this file only declares the arguments and turns the plan into Node actions once the
+arguments are known. Only APIs available since ROS 2 Humble are used.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from monodepth2_ros.ros.launch_plan import DEPTH_LAUNCH_ARGUMENTS, depth_launch_plan
+
+
+def _nodes(context, *args, **kwargs):
+    values = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in DEPTH_LAUNCH_ARGUMENTS}
+    return [Node(**spec.launch_kwargs()) for spec in depth_launch_plan(values)]
+
+
+def generate_launch_description():
+    arguments = [
+        DeclareLaunchArgument(argument.name, default_value=argument.default, description=argument.description)
+        for argument in DEPTH_LAUNCH_ARGUMENTS
+    ]
+    return LaunchDescription(arguments + [OpaqueFunction(function=_nodes)])

@@ -1,0 +1,174 @@
+"""Start the depth node (and the pose node) in one process, without ``ros2 launch``.
+
+    python -m monodepth2_ros.ros.bringup --weights ~/models/mono+stereo_640x192 -r image:=/cam/image_raw
+    monodepth2 run --pose -r image:=/cam/image_raw -r camera_info:=/cam/camera_info
+
+The nodes, their parameters files and remappings come from the same plan as ``depth.launch.py``
+(:func:`monodepth2_ros.ros.launch_plan.depth_launch_plan`); ``-r`` rules given here take precedence
+over the plan's. All nodes share one MultiThreadedExecutor. rclpy is imported only when nodes start,
+so building the command line needs no ROS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from monodepth2_ros.errors import ConfigError, MissingInputError, Monodepth2Error
+from monodepth2_ros.ros.launch_plan import PACKAGE, NodeSpec, depth_launch_plan
+
+__all__ = ["NODE_CLASSES", "add_arguments", "bringup_plan", "create_nodes", "run_bringup", "main"]
+
+# executable name -> "module:Class" of the nodes this package can start in-process.
+NODE_CLASSES = {
+    "depth_node": "monodepth2_ros.ros.depth_node:DepthNode",
+    "pose_node": "monodepth2_ros.ros.pose_node:PoseNode",
+}
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+EXAMPLES = """examples:
+  monodepth2 run -r image:=/camera/image_raw -r camera_info:=/camera/camera_info
+  monodepth2 run --pose --weights ~/models/mono_640x192 --params-file my_depth.yaml
+  python -m monodepth2_ros.ros.bringup --device cuda -r image:=/zed/left/image_rect_color
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bringup options (shared by ``monodepth2 run`` and ``python -m monodepth2_ros.ros.bringup``)."""
+    parser.add_argument("--pose", action="store_true", help="also start the pose node")
+    parser.add_argument("--weights", metavar="DIR", default="", help="checkpoint folder (default: the params file's, else the bundled model)")
+    parser.add_argument("--device", default="", help="auto, cpu, cuda or cuda:N (default: the params file's)")
+    parser.add_argument("--params-file", metavar="FILE", default="", help="depth node parameters YAML (default: config/depth.yaml)")
+    parser.add_argument("--namespace", default="", help="namespace of the nodes")
+    parser.add_argument(
+        "-r",
+        "--remap",
+        metavar="FROM:=TO",
+        action="append",
+        default=[],
+        help="topic remapping for every node, as in --ros-args -r (repeatable); e.g. image:=/cam/image_raw",
+    )
+
+
+def bringup_plan(options: argparse.Namespace) -> list[NodeSpec]:
+    """The launch plan of these options (RViz excluded: it is a separate program)."""
+    for rule in options.remap:
+        source, sep, target = rule.partition(":=")
+        if not sep or not source or not target:
+            raise ConfigError(f"remapping {rule!r} is not of the form FROM:=TO (e.g. image:=/camera/image_raw)")
+    plan = depth_launch_plan(
+        {
+            "weights": options.weights,
+            "device": options.device,
+            "params_file": options.params_file,
+            "namespace": options.namespace,
+            "use_pose": "true" if options.pose else "false",
+        }
+    )
+    if options.params_file and not Path(options.params_file).expanduser().is_file():
+        raise MissingInputError(f"parameters file not found: {options.params_file}")
+    return [spec for spec in plan if spec.package == PACKAGE]
+
+
+def _node_class(executable: str) -> type:
+    target = NODE_CLASSES.get(executable)
+    if target is None:
+        raise ConfigError(f"no in-process node for executable {executable!r}; known: {', '.join(NODE_CLASSES)}")
+    module_name, class_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name == module_name:
+            raise ConfigError(f"{executable} is not available in this install (no module {module_name})") from err
+        raise
+    return getattr(module, class_name)
+
+
+def create_nodes(plan: Sequence[NodeSpec], remaps: Sequence[str] = (), context: Any = None) -> list:
+    """Construct the plan's nodes in this process; on a failure, destroy the ones already made.
+
+    Args:
+        remaps: ``FROM:=TO`` rules applied to every node before the plan's own.
+        context: the rclpy context (None: the default one).
+    """
+    from rclpy.parameter import Parameter
+
+    nodes = []
+    try:
+        for spec in plan:
+            node_class = _node_class(spec.executable)
+            cli_args = ["--ros-args"]
+            for rule in remaps:
+                cli_args += ["-r", rule]
+            cli_args += spec.ros_arguments()[1:]
+            overrides = [Parameter(name, value=value) for name, value in spec.parameter_overrides().items()]
+            nodes.append(
+                node_class(
+                    node_name=spec.name,
+                    namespace=spec.namespace or None,
+                    context=context,
+                    cli_args=cli_args,
+                    parameter_overrides=overrides,
+                )
+            )
+    except BaseException:
+        for node in nodes:
+            node.destroy_node()
+        raise
+    return nodes
+
+
+def run_bringup(options: argparse.Namespace) -> int:
+    """Start the nodes and spin them until Ctrl-C or shutdown. Library errors propagate (the CLI reports)."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    plan = bringup_plan(options)
+    rclpy.init(args=[])  # not sys.argv: rcl would read our own -r options as (deprecated) remap rules
+    nodes = []
+    executor = None
+    try:
+        nodes = create_nodes(plan, options.remap)
+        executor = MultiThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        for node in nodes:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m monodepth2_ros.ros.bringup",
+        description="Start the Monodepth2 depth node (and pose node) in one process.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    options = parser.parse_args(argv)
+    try:
+        return run_bringup(options)
+    except Monodepth2Error as err:
+        import rclpy.logging
+
+        rclpy.logging.get_logger("monodepth2_bringup").error(f"cannot start: {err}")
+        return EXIT_USAGE if isinstance(err, MissingInputError) else EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

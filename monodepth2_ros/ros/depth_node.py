@@ -1,0 +1,559 @@
+"""The depth node: camera images in; metric depth, its camera info, a colour view and a point cloud out.
+
+Topics (relative, so namespaces and remapping work):
+
+* subscribes ``image`` (sensor_msgs/Image), or ``<image>/compressed`` (CompressedImage) when
+  ``input_transport`` is ``compressed``, and ``camera_info``; sensor-data QoS (keep last 1).
+* publishes ``depth`` (32FC1 metres, NaN invalid), ``depth/camera_info``, ``depth/colored`` (bgr8),
+  ``points`` (PointCloud2 x y z rgb in the camera optical frame), each with the image's header, and
+  ``/diagnostics`` (rates, latency, drops, scale; absolute like diagnostic_updater's).
+
+Threading: callbacks only hand the newest image to a :class:`LatestOnlyWorker`; the worker decodes,
+runs the network and publishes. Images arriving while it is busy replace the waiting one (counted as
+dropped), and no image is processed while no output has a subscriber.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from monodepth2_ros.data.camera import CameraModel, UncalibratedCameraError
+from monodepth2_ros.errors import ConfigError, DatasetError, MissingInputError, Monodepth2Error
+from monodepth2_ros.evaluation.colorize import colorize_depth
+from monodepth2_ros.inference.estimators import DepthEstimator
+from monodepth2_ros.inference.pointcloud import (
+    POINT_STEP,
+    cloud_shape,
+    default_intrinsics,
+    depth_to_points,
+    fill_cloud,
+    mask_depth_range,
+)
+from monodepth2_ros.inference.preprocess import rgb_to_tensor
+from monodepth2_ros.inference.scale import ScaleRequest, ScaleSource, make_scale_source
+from monodepth2_ros.inference.weights import resolve_weights
+from monodepth2_ros.model.geometry import scale_intrinsics
+from monodepth2_ros.ros.conversions import (
+    MessageBuffer,
+    camera_info_message,
+    decode_image,
+    image_message,
+    image_message_from_buffer,
+    point_cloud_message,
+)
+from monodepth2_ros.ros.diagnostics import FrameStats, ThrottledReporter, diagnostic_status
+from monodepth2_ros.ros.parameters import DepthNodeParameters, parameter_descriptor, parameter_specs
+from monodepth2_ros.ros.worker import LatestOnlyWorker
+
+__all__ = [
+    "NODE_NAME",
+    "TOPIC_IMAGE",
+    "TOPIC_CAMERA_INFO",
+    "TOPIC_DEPTH",
+    "TOPIC_DEPTH_CAMERA_INFO",
+    "TOPIC_COLORED",
+    "TOPIC_POINTS",
+    "TOPIC_DIAGNOSTICS",
+    "DepthNode",
+    "build_estimator",
+    "input_qos",
+    "output_qos",
+    "main",
+]
+
+NODE_NAME = "depth_node"
+TOPIC_IMAGE = "image"
+TOPIC_COMPRESSED_SUFFIX = "/compressed"
+TOPIC_CAMERA_INFO = "camera_info"
+TOPIC_DEPTH = "depth"
+TOPIC_DEPTH_CAMERA_INFO = "depth/camera_info"
+TOPIC_COLORED = "depth/colored"
+TOPIC_POINTS = "points"
+TOPIC_DIAGNOSTICS = "/diagnostics"
+
+DIAGNOSTICS_PERIOD_S = 1.0
+# No image for this long while images had been coming: a diagnostics warning.
+STALE_INPUT_S = 5.0
+# A CameraInfo for another size is scaled to the image when the aspect ratios agree this closely.
+ASPECT_RATIO_TOLERANCE = 0.01
+# Outputs keep only the newest message: a late subscriber wants the current depth, not a backlog.
+OUTPUT_QUEUE_DEPTH = 1
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_MISSING_INPUT = 2
+
+
+def input_qos(reliability: str) -> QoSProfile:
+    """Sensor-data style QoS for camera topics: keep last 1, volatile, the given reliability."""
+    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=1, reliability=policy, durability=DurabilityPolicy.VOLATILE
+    )
+
+
+def output_qos() -> QoSProfile:
+    """Reliable keep-last-1: matched by reliable and best-effort subscribers alike (RViz, recorders)."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=OUTPUT_QUEUE_DEPTH,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.VOLATILE,
+    )
+
+
+def build_estimator(params: DepthNodeParameters) -> DepthEstimator:
+    """Load the checkpoint named by ``params`` (empty: the bundled model) on its device, or raise."""
+    return DepthEstimator(resolve_weights(params.weights), params.inference_config())
+
+
+@dataclass(frozen=True)
+class _CameraState:
+    """The latest usable CameraInfo, or the fact that the camera publishes none / no calibration."""
+
+    model: CameraModel | None = None
+    uncalibrated: bool = False
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What a callback hands to the worker: the raw message, when it arrived, the camera at that time."""
+
+    msg: Image | CompressedImage
+    received: float
+    camera: _CameraState
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """Everything a frame reads that parameters can change; swapped as a whole, never mutated."""
+
+    params: DepthNodeParameters
+    scale: ScaleSource
+
+
+class DepthNode(Node):
+    """Monodepth2 depth for one camera. See the module docstring for topics and ``docs/depth_node.md``.
+
+    Args:
+        estimator: an already built estimator (tests, the bringup sharing one); None loads the
+            checkpoint named by the ``weights`` parameter. Its scale should be 1 (see
+            :func:`build_estimator`); any other is divided out.
+        node_name: the node's name.
+        **node_kwargs: passed to ``rclpy.node.Node`` (``namespace``, ``context``, ``cli_args``,
+            ``parameter_overrides``, ...).
+    Raises:
+        ConfigError, CheckpointError, MissingInputError: bad parameters or checkpoint, at start-up.
+    """
+
+    def __init__(self, *, estimator: DepthEstimator | None = None, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
+        super().__init__(node_name, **node_kwargs)
+        self._worker: LatestOnlyWorker[_Frame] | None = None
+        try:
+            self._set_up(estimator)
+        except BaseException:
+            if self._worker is not None:
+                self._worker.stop()
+            super().destroy_node()
+            raise
+
+    # ------------------------------------------------------------------------------------------
+    # start-up
+
+    def _set_up(self, estimator: DepthEstimator | None) -> None:
+        params = self._declare_parameters()
+        self._estimator = estimator if estimator is not None else build_estimator(params)
+        self._runtime = _Runtime(params, self._make_scale(params))
+        self._reporter = ThrottledReporter(self.get_logger().warning)
+        self._stats = FrameStats()
+        self._camera = _CameraState()
+        self._warned_uncalibrated = False
+        self._last_error: str | None = None
+        self._depth_buffer = MessageBuffer()
+        self._colored_buffer = MessageBuffer()
+        self._cloud_buffer = MessageBuffer()
+
+        qos = output_qos()
+        self._depth_pub = self.create_publisher(Image, TOPIC_DEPTH, qos)
+        self._depth_info_pub = self.create_publisher(CameraInfo, TOPIC_DEPTH_CAMERA_INFO, qos)
+        self._colored_pub = self.create_publisher(Image, TOPIC_COLORED, qos)
+        self._points_pub = self.create_publisher(PointCloud2, TOPIC_POINTS, qos)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, 10)
+
+        self._worker = LatestOnlyWorker(self._process, self._on_worker_error, name=f"{self.get_name()}_inference")
+        self._worker.start()
+
+        camera_qos = input_qos(params.qos_reliability)
+        if params.input_transport == "compressed":
+            self._image_topic = self._resolve(TOPIC_IMAGE) + TOPIC_COMPRESSED_SUFFIX
+            self._image_sub = self.create_subscription(CompressedImage, self._image_topic, self._on_image, camera_qos)
+        else:
+            self._image_sub = self.create_subscription(Image, TOPIC_IMAGE, self._on_image, camera_qos)
+            self._image_topic = self._image_sub.topic_name
+        self._info_sub = self.create_subscription(CameraInfo, TOPIC_CAMERA_INFO, self._on_camera_info, camera_qos)
+        self._info_topic = self._info_sub.topic_name
+
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        # Iron and newer separate checking (on-set) from applying (post-set); Humble has on-set only.
+        self._apply_in_validate = not hasattr(self, "add_post_set_parameters_callback")
+        if not self._apply_in_validate:
+            self.add_post_set_parameters_callback(self._apply_parameters)
+        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+
+        info = self._estimator.info
+        self.get_logger().info(
+            f"ready: ResNet-{info.num_layers} {info.width}x{info.height} on {self._estimator.device} "
+            f"{self._estimator.precision}; {self._image_topic} ({params.input_transport}, {params.qos_reliability}) "
+            f"+ {self._info_topic}; scale {self._runtime.scale.describe()}"
+        )
+
+    def _resolve(self, topic: str) -> str:
+        resolve = getattr(self, "resolve_topic_name", None)  # rclpy >= Humble
+        return resolve(topic) if resolve is not None else topic
+
+    def _declare_parameters(self) -> DepthNodeParameters:
+        from rclpy.exceptions import ParameterException
+
+        values = {}
+        for spec in parameter_specs():
+            try:
+                self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
+            except ParameterException as err:
+                raise ConfigError(
+                    f"parameter {spec.name!r}: {err} (expected a {spec.type_name}, default {spec.default!r}; "
+                    "write doubles with a decimal point, e.g. 10.0)"
+                ) from err
+            values[spec.name] = self.get_parameter(spec.name).value
+        return DepthNodeParameters.from_mapping(values)
+
+    def _make_scale(self, params: DepthNodeParameters) -> ScaleSource:
+        return make_scale_source(ScaleRequest(params.scale_mode, params.scale_factor, self._estimator.info))
+
+    # ------------------------------------------------------------------------------------------
+    # parameters at run time
+
+    def _candidate(self, changes: list) -> DepthNodeParameters:
+        values = self._runtime.params.as_dict()
+        for parameter in changes:
+            if parameter.name in values:
+                values[parameter.name] = parameter.value
+        return DepthNodeParameters.from_mapping(values)
+
+    def _validate_parameters(self, changes: list) -> SetParametersResult:
+        try:
+            params = self._candidate(changes)
+            scale = self._make_scale(params) if self._scale_changed(params) else self._runtime.scale
+        except ConfigError as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        if self._apply_in_validate:
+            self._install(params, scale)
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, changes: list) -> None:
+        params = self._candidate(changes)
+        scale = self._make_scale(params) if self._scale_changed(params) else self._runtime.scale
+        self._install(params, scale)
+
+    def _scale_changed(self, params: DepthNodeParameters) -> bool:
+        current = self._runtime.params
+        return (params.scale_mode, params.scale_factor) != (current.scale_mode, current.scale_factor)
+
+    def _install(self, params: DepthNodeParameters, scale: ScaleSource) -> None:
+        before = self._runtime.params.as_dict()
+        changed = {name: value for name, value in params.as_dict().items() if before[name] != value}
+        self._runtime = _Runtime(params, scale)
+        if changed:
+            summary = ", ".join(f"{name}={value!r}" for name, value in changed.items())
+            self.get_logger().info(f"parameters updated: {summary}")
+
+    @property
+    def parameters(self) -> DepthNodeParameters:
+        """The parameters in effect."""
+        return self._runtime.params
+
+    @property
+    def scale(self) -> float:
+        """Metres per network unit in effect."""
+        return self._runtime.scale.scale
+
+    @property
+    def estimator(self) -> DepthEstimator:
+        return self._estimator
+
+    @property
+    def stats(self) -> FrameStats:
+        return self._stats
+
+    @property
+    def is_idle(self) -> bool:
+        """No frame running or waiting in the worker."""
+        return self._worker is None or self._worker.idle
+
+    @property
+    def problem_counts(self) -> dict[str, int]:
+        """Bad-input reports per kind since start (``bad_image``, ``no_camera_info``, ...)."""
+        return self._reporter.counts()
+
+    @property
+    def has_camera_info(self) -> bool:
+        """A CameraInfo arrived (calibrated, or uncalibrated and so replaced by the default intrinsics)."""
+        return self._camera.model is not None or self._camera.uncalibrated
+
+    @property
+    def camera(self) -> CameraModel | None:
+        """The calibration in use (None before any, or while the camera publishes an uncalibrated one)."""
+        return self._camera.model
+
+    # ------------------------------------------------------------------------------------------
+    # callbacks: cheap, never block on inference
+
+    def _outputs_wanted(self, params: DepthNodeParameters) -> tuple[bool, bool, bool, bool]:
+        """(depth, colored, points, camera_info): enabled and subscribed."""
+        return (
+            params.publish_depth and self._depth_pub.get_subscription_count() > 0,
+            params.publish_colored and self._colored_pub.get_subscription_count() > 0,
+            params.publish_points and self._points_pub.get_subscription_count() > 0,
+            params.publish_camera_info and self._depth_info_pub.get_subscription_count() > 0,
+        )
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self._stats.image_received()
+        depth, colored, points, _ = self._outputs_wanted(self._runtime.params)
+        if not (depth or colored or points):
+            self._stats.frame_skipped_idle()
+            return
+        if self._worker.submit(_Frame(msg=msg, received=time.monotonic(), camera=self._camera)):
+            self._stats.frame_dropped()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            model = CameraModel.from_camera_info(msg)
+        except UncalibratedCameraError as err:
+            if not self._warned_uncalibrated:
+                self._warned_uncalibrated = True
+                self.get_logger().warning(
+                    f"{self._info_topic}: {err}. Using the default intrinsics (fx = 0.58 W, fy = 1.92 H, "
+                    "principal point at the centre); depth/camera_info and points use them too"
+                )
+            self._camera = _CameraState(uncalibrated=True)
+            return
+        except DatasetError as err:
+            kept = "keeping the previous calibration" if self._camera.model is not None else "no calibration yet"
+            self._reporter.report(
+                "bad_camera_info",
+                f"ignoring CameraInfo on {self._info_topic}: {err}; expected finite K (and P) for the image size; {kept}",
+            )
+            return
+        self._camera = _CameraState(model=model)
+
+    # ------------------------------------------------------------------------------------------
+    # the worker: decode, infer, publish
+
+    def _reject(self, kind: str, message: str) -> None:
+        self._stats.frame_rejected()
+        self._reporter.report(kind, message)
+
+    def _on_worker_error(self, err: BaseException) -> None:
+        self._stats.frame_rejected()
+        self._last_error = f"{type(err).__name__}: {err}"
+        self._reporter.report("inference_error", f"frame failed ({self._last_error}); waiting for the next one")
+
+    def _intrinsics(self, camera: _CameraState, height: int, width: int, params: DepthNodeParameters) -> np.ndarray | None:
+        """K for an ``height x width`` image, or None (reported) when the frame cannot be used."""
+        if camera.model is None:
+            if camera.uncalibrated or not params.wait_for_camera_info:
+                return default_intrinsics(height, width)
+            self._reject(
+                "no_camera_info",
+                f"dropping image: no CameraInfo received on {self._info_topic} yet; expected one before "
+                "the images (or set wait_for_camera_info:=false to use default intrinsics)",
+            )
+            return None
+        model = camera.model
+        K = model.rectified_K() if params.use_rectified_p else np.array(model.K)
+        if (model.height, model.width) == (height, width):
+            return K
+        info_aspect = model.width / model.height
+        if abs(width / height - info_aspect) > ASPECT_RATIO_TOLERANCE * info_aspect:
+            self._reject(
+                "camera_info_size",
+                f"dropping image: {self._image_topic} is {width}x{height} but CameraInfo on {self._info_topic} "
+                f"is for {model.width}x{model.height} (another aspect ratio); expected the calibration of these images",
+            )
+            return None
+        self._reporter.report(
+            "camera_info_scaled",
+            f"CameraInfo on {self._info_topic} is for {model.width}x{model.height} but the images are "
+            f"{width}x{height}; same aspect ratio, so its intrinsics are scaled to the image",
+        )
+        return np.asarray(scale_intrinsics(K, (model.height, model.width), (height, width)), dtype=np.float64)
+
+    def _process(self, frame: _Frame) -> None:
+        runtime = self._runtime
+        params = runtime.params
+        try:
+            rgb = decode_image(frame.msg)
+        except DatasetError as err:
+            self._reject("bad_image", f"dropping image from {self._image_topic}: {err}")
+            return
+        height, width = rgb.shape[:2]
+        K = self._intrinsics(frame.camera, height, width, params)
+        if K is None:
+            return
+        want_depth, want_colored, want_points, want_info = self._outputs_wanted(params)
+        if not (want_depth or want_colored or want_points):
+            self._stats.frame_skipped_idle()
+            return
+
+        estimator = self._estimator
+        header = frame.msg.header
+        out_size = (height, width) if params.output_size == "input" else estimator.network_size
+        K_out = K if out_size == (height, width) else np.asarray(scale_intrinsics(K, (height, width), out_size))
+        with torch.inference_mode():
+            disparity = estimator.predict_disparity(rgb_to_tensor(rgb, estimator.device))
+            depth_units = estimator.disparity_to_depth(disparity, out_size)
+            if estimator.scale != 1.0:
+                depth_units = depth_units / estimator.scale
+            runtime.scale.observe(depth_units, K_out)
+            scale = runtime.scale.scale
+            depth = mask_depth_range(depth_units * scale if scale != 1.0 else depth_units, params.min_depth, params.max_depth)
+
+            depth_host: np.ndarray | None = None
+            if want_depth or want_colored:
+                depth_host = self._depth_buffer.view(out_size, np.float32)
+                torch.from_numpy(depth_host).copy_(depth[0, 0])
+            if want_depth:
+                self._depth_pub.publish(image_message_from_buffer(self._depth_buffer, *out_size, "32FC1", header))
+            if want_info:
+                self._depth_info_pub.publish(self._camera_info(K_out, out_size, frame.camera, params, header))
+            if want_colored:
+                self._colored_pub.publish(self._colored(depth_host, params, header))
+            if want_points:
+                self._points_pub.publish(self._cloud(depth, K_out, rgb, out_size, params, header))
+        self._stats.frame_published(time.monotonic() - frame.received)
+
+    def _camera_info(
+        self, K: np.ndarray, size: tuple[int, int], camera: _CameraState, params: DepthNodeParameters, header: Any
+    ) -> CameraInfo:
+        model = camera.model
+        keeps_distortion = model is not None and not params.use_rectified_p
+        return camera_info_message(
+            K,
+            *size,
+            header,
+            distortion_model=model.distortion_model if keeps_distortion else "",
+            D=model.D if keeps_distortion else None,
+        )
+
+    def _colored(self, depth: np.ndarray, params: DepthNodeParameters, header: Any) -> Image:
+        fixed = params.color_range_mode == "fixed"
+        rgb = colorize_depth(
+            depth,
+            vmin=params.color_min if fixed else None,
+            vmax=params.color_max if fixed else None,
+            cmap=params.colormap,
+        )
+        return image_message(rgb[..., ::-1], "bgr8", header, self._colored_buffer)
+
+    def _cloud(
+        self,
+        depth: torch.Tensor,
+        K: np.ndarray,
+        rgb: np.ndarray,
+        size: tuple[int, int],
+        params: DepthNodeParameters,
+        header: Any,
+    ) -> PointCloud2:
+        stride = params.cloud_stride
+        points = depth_to_points(depth, K, stride=stride, max_range=params.cloud_max_range)
+        if rgb.shape[:2] != size:
+            rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        rows, columns = cloud_shape(*size, stride)
+        buffer = self._cloud_buffer.view((rows * columns * POINT_STEP // 4,), np.float32)
+        cloud = fill_cloud(points, rgb[::stride, ::stride], out=buffer, organized=params.cloud_organized)
+        return point_cloud_message(cloud, header, self._cloud_buffer)
+
+    # ------------------------------------------------------------------------------------------
+    # diagnostics and shutdown
+
+    def _publish_diagnostics(self) -> None:
+        snapshot = self._stats.snapshot()
+        runtime = self._runtime
+        camera = self._camera
+        warnings = []
+        if camera.uncalibrated:
+            warnings.append("camera uncalibrated: default intrinsics")
+        elif camera.model is None and snapshot.received and runtime.params.wait_for_camera_info:
+            warnings.append(f"waiting for CameraInfo on {self._info_topic}")
+        if snapshot.received and snapshot.last_input_age_s > STALE_INPUT_S:
+            warnings.append(f"no image for {snapshot.last_input_age_s:.0f} s")
+        if self._last_error is not None:
+            warnings.append(f"last frame error: {self._last_error}")
+            self._last_error = None
+        estimator = self._estimator
+        status = diagnostic_status(
+            snapshot,
+            name=f"{self.get_name()}: depth",
+            hardware_id=str(estimator.device),
+            values={
+                "scale (m per unit)": f"{runtime.scale.scale:.6g}",
+                "scale mode": runtime.scale.mode,
+                "metric": str(runtime.scale.is_metric).lower(),
+                "device": str(estimator.device),
+                "precision": estimator.precision,
+                "network size": f"{estimator.info.width}x{estimator.info.height}",
+                "image topic": self._image_topic,
+            },
+            warnings=warnings,
+        )
+        message = DiagnosticArray()
+        message.header.stamp = self.get_clock().now().to_msg()
+        message.status = [status]
+        self._diagnostics_pub.publish(message)
+
+    def destroy_node(self) -> None:
+        """Stop the worker (letting a running frame finish), then destroy the node."""
+        if self._worker is not None:
+            self._worker.stop()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """``ros2 run monodepth2_ros depth_node``: spin until Ctrl-C; exit 1 (2: missing input) on a start-up error."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = DepthNode()
+        rclpy.spin(node)
+    except MissingInputError as err:
+        rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {err}")
+        return EXIT_MISSING_INPUT
+    except Monodepth2Error as err:
+        rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {err}")
+        return EXIT_FAILURE
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""The node benchmark runs end to end on a tiny model and reports what it promises."""
+
+from __future__ import annotations
+
+import json
+
+from monodepth2_ros.ros.bench_node import main
+
+
+def test_node_benchmark_reports_latencies_and_rates_as_json(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["--weights", str(tiny_checkpoint), "--frames", "4", "--width", "120", "--height", "40",
+                 "--probe-seconds", "0.3", "--warmup", "1", "--threads", "1", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == result
+    assert result["image"] == "120x40 bgr8" and result["network"] == "96x64 ResNet-18"
+    for key in ("node_latency_ms", "model_latency_ms"):
+        assert result[key]["n"] == 4 and 0 < result[key]["p50"] <= result[key]["p95"]
+    assert result["flood_output_rate_hz"] > 0 and result["probes"]
+    assert result["sustained_rate_hz"] == 0 or any(probe["no_backlog"] for probe in result["probes"])

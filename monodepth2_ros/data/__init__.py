@@ -10,6 +10,8 @@ from monodepth2_ros.data.bag_reader import (
     TopicInfo,
     camera_info_topic_for,
     iter_messages,
+    iter_serialized,
+    SerializedMessage,
     list_topics,
     resolve_bag_paths,
 )
@@ -47,6 +49,8 @@ __all__ = [
     "TopicInfo",
     "camera_info_topic_for",
     "iter_messages",
+    "iter_serialized",
+    "SerializedMessage",
     "list_topics",
     "resolve_bag_paths",
     "DISTORTION_MODELS",

@@ -47,6 +47,8 @@ __all__ = [
     "BagImageStream",
     "list_topics",
     "iter_messages",
+    "SerializedMessage",
+    "iter_serialized",
     "resolve_bag_paths",
     "is_bag_path",
     "camera_info_topic_for",
@@ -88,6 +90,15 @@ class BagMessage(NamedTuple):
     msg: Any
 
 
+class SerializedMessage(NamedTuple):
+    """A message as ROS 2 middleware carries it: CDR bytes (ROS 1 payloads are converted)."""
+
+    topic: str
+    stamp_ns: int
+    msgtype: str
+    cdr: bytes
+
+
 class _RawMessage(NamedTuple):
     stamp_ns: int
     topic: str
@@ -105,6 +116,8 @@ class _Source(Protocol):
     def messages(self, topics: Collection[str]) -> Iterator[_RawMessage]: ...
 
     def deserialize(self, data: Any, msgtype: str) -> Any: ...
+
+    def to_cdr(self, data: Any, msgtype: str) -> bytes: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,6 +217,11 @@ class _ReaderSource:
     def deserialize(self, data: Any, msgtype: str) -> Any:
         return self._reader.deserialize(data, msgtype)
 
+    def to_cdr(self, data: Any, msgtype: str) -> bytes:
+        if self.path.suffix == ROS1_SUFFIX:
+            return bytes(self._reader.typestore.ros1_to_cdr(data, msgtype))
+        return bytes(data)
+
 
 def _salvage_typestore(scan: McapScan) -> Typestore:
     """Types from the file's own schemas, else the ROS 2 defaults."""
@@ -264,6 +282,9 @@ class _McapSalvageSource:
 
     def deserialize(self, data: Any, msgtype: str) -> Any:
         return self._typestore.deserialize_cdr(data, msgtype)
+
+    def to_cdr(self, data: Any, msgtype: str) -> bytes:
+        return bytes(data)  # only CDR channels are salvaged
 
 
 @lru_cache(maxsize=16)
@@ -393,6 +414,26 @@ def iter_messages(
             + _topic_listing(available)
         )
     return _iter_deserialized(bag_paths, wanted)
+
+
+def iter_serialized(
+    paths: str | Path | Sequence[str | Path], topics: Collection[str] | None = None
+) -> Iterator[SerializedMessage]:
+    """Messages as CDR bytes in bag-time order, for replaying a bag without deserialising it.
+
+    Args:
+        topics: the topics to read; None reads every topic.
+    """
+    bag_paths = resolve_bag_paths(paths)
+    wanted = set(topics) if topics is not None else {t.name for t in list_topics(bag_paths)}
+    with _opened(bag_paths) as sources, _merged(sources, wanted) as messages:
+        for raw in messages:
+            try:
+                cdr = raw.source.to_cdr(raw.data, raw.msgtype)
+            except Exception as err:  # a corrupt ROS 1 payload
+                _LOG.warning("%s: skipped unconvertible %s message: %s", raw.source.path, raw.topic, err)
+                continue
+            yield SerializedMessage(raw.topic, raw.stamp_ns, raw.msgtype, cdr)
 
 
 def _names(paths: Sequence[Path]) -> str:

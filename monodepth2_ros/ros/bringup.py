@@ -36,6 +36,7 @@ EXIT_USAGE = 2
 EXAMPLES = """examples:
   monodepth2 run -r image:=/camera/image_raw -r camera_info:=/camera/camera_info
   monodepth2 run --pose --weights ~/models/mono_640x192 --params-file my_depth.yaml
+  monodepth2 run --pose --scale-mode camera_height -r image:=/camera/image_raw
   python -m monodepth2_ros.ros.bringup --device cuda -r image:=/zed/left/image_rect_color
 """
 
@@ -47,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="", help="auto, cpu, cuda or cuda:N (default: the params file's)")
     parser.add_argument("--params-file", metavar="FILE", default="", help="depth node parameters YAML (default: config/depth.yaml)")
     parser.add_argument("--namespace", default="", help="namespace of the nodes")
+    parser.add_argument(
+        "--scale-mode",
+        default="",
+        help="metric scale of both nodes, e.g. camera_height (the depth node estimates it, the pose node shares it) "
+        "or odometry (needs --pose); default: the params files'",
+    )
     parser.add_argument(
         "-r",
         "--remap",
@@ -70,6 +77,7 @@ def bringup_plan(options: argparse.Namespace) -> list[NodeSpec]:
             "params_file": options.params_file,
             "namespace": options.namespace,
             "use_pose": "true" if options.pose else "false",
+            "scale_mode": getattr(options, "scale_mode", ""),
         }
     )
     if options.params_file and not Path(options.params_file).expanduser().is_file():

@@ -6,7 +6,9 @@ Topics (relative, so namespaces and remapping work):
   ``input_transport`` is ``compressed``, and ``camera_info``; sensor-data QoS (keep last 1).
 * publishes ``depth`` (32FC1 metres, NaN invalid), ``depth/camera_info``, ``depth/colored`` (bgr8),
   ``points`` (PointCloud2 x y z rgb in the camera optical frame), each with the image's header, and
-  ``/diagnostics`` (rates, latency, drops, scale; absolute like diagnostic_updater's).
+  ``/diagnostics`` (rates, latency, drops, scale; absolute like diagnostic_updater's);
+* ``scale`` (std_msgs/Float64): published when the scale is metric, or subscribed with
+  ``scale_mode: shared`` (see :mod:`monodepth2_ros.ros.pose_scale`).
 
 Threading: callbacks only hand the newest image to a :class:`LatestOnlyWorker`; the worker decodes,
 runs the network and publishes. Images arriving while it is busy replace the waiting one (counted as
@@ -44,7 +46,7 @@ from monodepth2_ros.inference.pointcloud import (
     mask_depth_range,
 )
 from monodepth2_ros.inference.preprocess import rgb_to_tensor
-from monodepth2_ros.inference.scale import ScaleRequest, ScaleSource, make_scale_source
+from monodepth2_ros.inference.scale import OBSERVES_DEPTH, OBSERVES_MOTION, ScaleSource, make_scale_source
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.geometry import scale_intrinsics
 from monodepth2_ros.ros.conversions import (
@@ -56,7 +58,8 @@ from monodepth2_ros.ros.conversions import (
     point_cloud_message,
 )
 from monodepth2_ros.ros.diagnostics import FrameStats, ThrottledReporter, diagnostic_status
-from monodepth2_ros.ros.parameters import DepthNodeParameters, parameter_descriptor, parameter_specs
+from monodepth2_ros.ros.parameters import DepthNodeParameters, declare_parameters
+from monodepth2_ros.ros.pose_scale import TOPIC_SCALE, ScaleLink
 from monodepth2_ros.ros.worker import LatestOnlyWorker
 
 __all__ = [
@@ -175,7 +178,7 @@ class DepthNode(Node):
     # start-up
 
     def _set_up(self, estimator: DepthEstimator | None) -> None:
-        params = self._declare_parameters()
+        params = declare_parameters(self, DepthNodeParameters)
         self._estimator = estimator if estimator is not None else build_estimator(params)
         self._runtime = _Runtime(params, self._make_scale(params))
         self._reporter = ThrottledReporter(self.get_logger().warning)
@@ -193,6 +196,8 @@ class DepthNode(Node):
         self._colored_pub = self.create_publisher(Image, TOPIC_COLORED, qos)
         self._points_pub = self.create_publisher(PointCloud2, TOPIC_POINTS, qos)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, 10)
+        self._scale_link = ScaleLink(self, lambda: self._runtime.scale, lambda text: self._reporter.report("bad_scale", text))
+        self._scale_link.install(self._runtime.scale)
 
         self._worker = LatestOnlyWorker(self._process, self._on_worker_error, name=f"{self.get_name()}_inference")
         self._worker.start()
@@ -225,23 +230,14 @@ class DepthNode(Node):
         resolve = getattr(self, "resolve_topic_name", None)  # rclpy >= Humble
         return resolve(topic) if resolve is not None else topic
 
-    def _declare_parameters(self) -> DepthNodeParameters:
-        from rclpy.exceptions import ParameterException
-
-        values = {}
-        for spec in parameter_specs():
-            try:
-                self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
-            except ParameterException as err:
-                raise ConfigError(
-                    f"parameter {spec.name!r}: {err} (expected a {spec.type_name}, default {spec.default!r}; "
-                    "write doubles with a decimal point, e.g. 10.0)"
-                ) from err
-            values[spec.name] = self.get_parameter(spec.name).value
-        return DepthNodeParameters.from_mapping(values)
-
     def _make_scale(self, params: DepthNodeParameters) -> ScaleSource:
-        return make_scale_source(ScaleRequest(params.scale_mode, params.scale_factor, self._estimator.info))
+        source = make_scale_source(params.scale_request(self._estimator.info, self._resolve(TOPIC_SCALE)))
+        if source.observes == OBSERVES_MOTION:
+            raise ConfigError(
+                f"scale_mode {params.scale_mode!r} estimates the scale from the pose network's motion, which the "
+                "depth node does not run: set it on pose_node and scale_mode 'shared' here"
+            )
+        return source
 
     # ------------------------------------------------------------------------------------------
     # parameters at run time
@@ -269,13 +265,16 @@ class DepthNode(Node):
         self._install(params, scale)
 
     def _scale_changed(self, params: DepthNodeParameters) -> bool:
-        current = self._runtime.params
-        return (params.scale_mode, params.scale_factor) != (current.scale_mode, current.scale_factor)
+        info = self._estimator.info
+        return params.scale_request(info) != self._runtime.params.scale_request(info)
 
     def _install(self, params: DepthNodeParameters, scale: ScaleSource) -> None:
         before = self._runtime.params.as_dict()
         changed = {name: value for name, value in params.as_dict().items() if before[name] != value}
+        scale_changed = scale is not self._runtime.scale
         self._runtime = _Runtime(params, scale)
+        if scale_changed:
+            self._scale_link.install(scale)
         if changed:
             summary = ", ".join(f"{name}={value!r}" for name, value in changed.items())
             self.get_logger().info(f"parameters updated: {summary}")
@@ -330,10 +329,14 @@ class DepthNode(Node):
             params.publish_camera_info and self._depth_info_pub.get_subscription_count() > 0,
         )
 
+    def _scale_wanted(self, runtime: _Runtime) -> bool:
+        """The scale is estimated from depth and another node listens to it (e.g. a shared pose node)."""
+        return runtime.scale.observes == OBSERVES_DEPTH and self._scale_link.has_subscribers()
+
     def _on_image(self, msg: Image | CompressedImage) -> None:
         self._stats.image_received()
         depth, colored, points, _ = self._outputs_wanted(self._runtime.params)
-        if not (depth or colored or points):
+        if not (depth or colored or points or self._scale_wanted(self._runtime)):
             self._stats.frame_skipped_idle()
             return
         if self._worker.submit(_Frame(msg=msg, received=time.monotonic(), camera=self._camera)):
@@ -415,7 +418,7 @@ class DepthNode(Node):
         if K is None:
             return
         want_depth, want_colored, want_points, want_info = self._outputs_wanted(params)
-        if not (want_depth or want_colored or want_points):
+        if not (want_depth or want_colored or want_points or self._scale_wanted(runtime)):
             self._stats.frame_skipped_idle()
             return
 
@@ -430,6 +433,7 @@ class DepthNode(Node):
                 depth_units = depth_units / estimator.scale
             runtime.scale.observe(depth_units, K_out)
             scale = runtime.scale.scale
+            self._scale_link.publish_if_changed(runtime.scale)
             depth = mask_depth_range(depth_units * scale if scale != 1.0 else depth_units, params.min_depth, params.max_depth)
 
             depth_host: np.ndarray | None = None
@@ -504,6 +508,8 @@ class DepthNode(Node):
         if self._last_error is not None:
             warnings.append(f"last frame error: {self._last_error}")
             self._last_error = None
+        if runtime.scale.warning is not None:
+            warnings.append(runtime.scale.warning)
         estimator = self._estimator
         status = diagnostic_status(
             snapshot,
@@ -513,6 +519,7 @@ class DepthNode(Node):
                 "scale (m per unit)": f"{runtime.scale.scale:.6g}",
                 "scale mode": runtime.scale.mode,
                 "metric": str(runtime.scale.is_metric).lower(),
+                **runtime.scale.details(),
                 "device": str(estimator.device),
                 "precision": estimator.precision,
                 "network size": f"{estimator.info.width}x{estimator.info.height}",

@@ -54,6 +54,9 @@ DEPTH_LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("params_file", "", "Parameters YAML of the depth node; empty uses the package's config/depth.yaml."),
     LaunchArgument("namespace", "", "Namespace of the nodes (their outputs become <namespace>/depth, ...)."),
     LaunchArgument("use_pose", "false", "Also start pose_node on the same camera."),
+    LaunchArgument("scale_mode", "", "Metric scale of both nodes: camera_height (depth_node estimates, pose_node "
+                   "shares), odometry (pose_node estimates, depth_node shares) or any other scale_mode for both; "
+                   "empty keeps the params files' values."),
     LaunchArgument("rviz", "false", "Also start RViz2 with config/depth.rviz."),
 )
 
@@ -154,7 +157,7 @@ def depth_launch_plan(args: Mapping[str, str]) -> list[NodeSpec]:
     Returns:
         depth_node, then pose_node when ``use_pose``, then rviz2 when ``rviz``.
     Raises:
-        ConfigError: an unknown argument or a malformed boolean.
+        ConfigError: an unknown argument, a malformed boolean, or a scale_mode the nodes cannot run.
     """
     defaults = {argument.name: argument.default for argument in DEPTH_LAUNCH_ARGUMENTS}
     unknown = sorted(set(args) - set(defaults))
@@ -169,6 +172,12 @@ def depth_launch_plan(args: Mapping[str, str]) -> list[NodeSpec]:
         params_files = (str(config_path("depth.yaml")),)
     overrides = {key: values[key] for key in ("weights", "device") if values[key].strip()}
     camera = (("image", values["image"]), ("camera_info", values["camera_info"]))
+    use_pose = parse_bool(values["use_pose"], "use_pose")
+    depth_overrides, pose_overrides = dict(overrides), dict(overrides)
+    if values["scale_mode"].strip():
+        from monodepth2_ros.inference.scale import node_scale_modes  # torch: only when a scale mode is asked for
+
+        depth_overrides["scale_mode"], pose_overrides["scale_mode"] = node_scale_modes(values["scale_mode"].strip(), use_pose)
 
     plan = [
         NodeSpec(
@@ -176,17 +185,17 @@ def depth_launch_plan(args: Mapping[str, str]) -> list[NodeSpec]:
             executable="depth_node",
             name="depth_node",
             namespace=namespace,
-            parameters=params_files + ((overrides,) if overrides else ()),
+            parameters=params_files + ((depth_overrides,) if depth_overrides else ()),
             remappings=camera,
         )
     ]
-    if parse_bool(values["use_pose"], "use_pose"):
+    if use_pose:
         pose_params: list[str | Mapping[str, Any]] = []
         pose_file = config_path("pose.yaml")
         if pose_file.exists():
             pose_params.append(str(pose_file))
-        if overrides:
-            pose_params.append(overrides)
+        if pose_overrides:
+            pose_params.append(pose_overrides)
         plan.append(
             NodeSpec(
                 package=PACKAGE,

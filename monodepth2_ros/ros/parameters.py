@@ -5,6 +5,9 @@ is read-only (fixed at start-up) in its metadata. The node declares exactly thes
 these descriptors, the YAML file holds exactly these defaults, and the README table is generated
 from them; tests keep the three in step. This module imports no ROS package, so the CLI and the
 tests can read the table anywhere; :func:`parameter_descriptor` imports ``rcl_interfaces`` lazily.
+The machinery (:func:`parameter_specs`, :func:`parameters_yaml`, :func:`declare_parameters`, ...)
+takes the table's dataclass, so other nodes (the pose node) describe theirs the same way, and the
+scale parameters both nodes share are declared once here (:func:`scale_mode_parameter`, ...).
 
 Regenerate the YAML and the docs table with::
 
@@ -15,6 +18,7 @@ Regenerate the YAML and the docs table with::
 from __future__ import annotations
 
 import argparse
+import array
 import math
 import sys
 from collections.abc import Mapping
@@ -24,7 +28,14 @@ from typing import Any
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.inference.device import PRECISIONS
 from monodepth2_ros.inference.estimators import InferenceConfig
-from monodepth2_ros.inference.scale import scale_modes
+from monodepth2_ros.inference.ground_plane import GroundPlaneConfig
+from monodepth2_ros.inference.scale import (
+    DEFAULT_CAMERA_HEIGHT_M,
+    DEFAULT_SCALE_WINDOW,
+    ScaleRequest,
+    scale_modes,
+)
+from monodepth2_ros.model.checkpoint import CheckpointInfo
 
 __all__ = [
     "ParameterSpec",
@@ -34,6 +45,13 @@ __all__ = [
     "parameter_descriptor",
     "parameters_yaml",
     "parameters_markdown_table",
+    "values_from_mapping",
+    "declare_parameters",
+    "param",
+    "scale_mode_parameter",
+    "scale_factor_parameter",
+    "scale_window_parameter",
+    "SCALE_MODE_HELP",
     "COLORMAP_NAMES",
     "OUTPUT_SIZES",
     "COLOR_RANGE_MODES",
@@ -55,6 +73,9 @@ MAX_CLOUD_STRIDE = 16
 _DEPTH_BOUNDS = (0.001, 10000.0)
 _SCALE_BOUNDS = (1e-6, 1e6)
 _RANGE_BOUNDS = (0.0, 10000.0)
+_HEIGHT_BOUNDS = (0.01, 100.0)
+_TILT_BOUNDS = (1.0, 89.0)
+_WINDOW_BOUNDS = (1, 10000)
 
 _INFERENCE_DEFAULTS = InferenceConfig()
 
@@ -65,7 +86,8 @@ class ParameterSpec:
 
     Attributes:
         name: the parameter name.
-        default: default value; bool, int, float or str.
+        default: default value; bool, int, float, str or a tuple of floats (a fixed-length double
+            array, e.g. an xyz position).
         description: one sentence for ``ros2 param describe`` and the README.
         read_only: fixed once the node has started (set it from a params file or the command line).
         bounds: inclusive (min, max) for numbers.
@@ -81,12 +103,22 @@ class ParameterSpec:
 
     @property
     def type_name(self) -> str:
-        """``bool``, ``integer``, ``double`` or ``string`` (the ROS parameter type names)."""
+        """``bool``, ``integer``, ``double``, ``string`` or ``double_array`` (ROS parameter type names)."""
         return _TYPE_NAMES[type(self.default)]
 
     def check(self, value: Any) -> None:
         """Raise ConfigError naming the parameter when ``value`` has the wrong type or is out of bounds."""
         expected = type(self.default)
+        if expected is tuple:
+            if not (
+                type(value) is tuple
+                and len(value) == len(self.default)
+                and all(type(item) is float and math.isfinite(item) for item in value)
+            ):
+                raise ConfigError(
+                    f"parameter {self.name!r} must be {len(self.default)} finite doubles, got {value!r}"
+                )
+            return
         if type(value) is not expected:
             raise ConfigError(
                 f"parameter {self.name!r} must be a {self.type_name}, got {value!r} ({type(value).__name__})"
@@ -99,19 +131,47 @@ class ParameterSpec:
                 raise ConfigError(f"parameter {self.name!r} must be within [{low:g}, {high:g}], got {value!r}")
 
 
-_TYPE_NAMES = {bool: "bool", int: "integer", float: "double", str: "string"}
+_TYPE_NAMES = {bool: "bool", int: "integer", float: "double", str: "string", tuple: "double_array"}
 
 
-def _param(
-    default: bool | int | float | str,
+def param(
+    default: bool | int | float | str | tuple[float, ...],
     description: str,
     *,
     read_only: bool = False,
     bounds: tuple[float, float] | None = None,
     choices: tuple[str, ...] = (),
 ) -> Any:
+    """A dataclass field that is a ROS parameter (see :class:`ParameterSpec` for the arguments)."""
     spec = dict(description=description, read_only=read_only, bounds=bounds, choices=choices)
     return field(default=default, metadata={"parameter": spec})
+
+
+_param = param
+
+SCALE_MODE_HELP = (
+    "Metres per network unit (depth and pose translation): auto (stereo scale for stereo-trained "
+    "checkpoints, else 1), none (relative, 1), fixed (scale_factor), stereo (5.4), shared (the value "
+    "another node publishes on scale), camera_height (road plane and camera_height; depth node), "
+    "odometry (distance of an external odometry; pose node)."
+)
+
+
+def scale_mode_parameter() -> Any:
+    """The ``scale_mode`` field both nodes declare (one description, the registered modes)."""
+    return param("auto", SCALE_MODE_HELP, choices=scale_modes())
+
+
+def scale_factor_parameter() -> Any:
+    return param(1.0, "Metres per network unit when scale_mode is fixed.", bounds=_SCALE_BOUNDS)
+
+
+def scale_window_parameter(what: str) -> Any:
+    return param(
+        DEFAULT_SCALE_WINDOW,
+        f"Frames the estimating scale modes average over ({what}).",
+        bounds=_WINDOW_BOUNDS,
+    )
 
 
 @dataclass(frozen=True)
@@ -176,16 +236,19 @@ class DepthNodeParameters:
         "Farthest published depth in metres; farther pixels are NaN in depth and points.",
         bounds=_DEPTH_BOUNDS,
     )
-    scale_mode: str = _param(
-        "auto",
-        "Metres per network unit: auto (stereo scale for stereo-trained checkpoints, else 1), none "
-        "(relative depth, 1), fixed (scale_factor) or stereo (5.4).",
-        choices=scale_modes(),
+    scale_mode: str = scale_mode_parameter()
+    scale_factor: float = scale_factor_parameter()
+    camera_height: float = _param(
+        DEFAULT_CAMERA_HEIGHT_M,
+        "Height of the camera above the road in metres, for scale_mode camera_height.",
+        bounds=_HEIGHT_BOUNDS,
     )
-    scale_factor: float = _param(
-        1.0,
-        "Metres per network unit when scale_mode is fixed.",
-        bounds=_SCALE_BOUNDS,
+    scale_window: int = scale_window_parameter("camera_height: median of the per-frame estimates")
+    ground_max_tilt_deg: float = _param(
+        GroundPlaneConfig.max_tilt_deg,
+        "camera_height: largest angle in degrees between the road normal and the camera's up (-y) "
+        "axis; covers the camera's pitch and roll. Steeper planes are rejected.",
+        bounds=_TILT_BOUNDS,
     )
     colormap: str = _param(
         "magma",
@@ -243,16 +306,19 @@ class DepthNodeParameters:
         Raises:
             ConfigError: an unknown name, a wrong type, a value out of bounds or inconsistent values.
         """
-        specs = {spec.name: spec for spec in parameter_specs()}
-        unknown = sorted(set(values) - set(specs))
-        if unknown:
-            raise ConfigError(f"unknown depth node parameter(s) {', '.join(unknown)}; known: {', '.join(specs)}")
-        converted = {}
-        for name, value in values.items():
-            if isinstance(specs[name].default, float) and type(value) is int:
-                value = float(value)
-            converted[name] = value
-        return cls(**converted)
+        return cls(**values_from_mapping(cls, values, "depth node"))
+
+    def scale_request(self, info: CheckpointInfo, origin: str = "") -> ScaleRequest:
+        """What the scale source is built from (``origin``: the topic shared scales come from)."""
+        return ScaleRequest(
+            mode=self.scale_mode,
+            factor=self.scale_factor,
+            info=info,
+            camera_height_m=self.camera_height,
+            window=self.scale_window,
+            max_tilt_deg=self.ground_max_tilt_deg,
+            origin=origin,
+        )
 
     def inference_config(self) -> InferenceConfig:
         """How the estimator runs. Its scale is 1 (network units); the node applies the scale source."""
@@ -267,14 +333,61 @@ class DepthNodeParameters:
         return {spec.name: getattr(self, spec.name) for spec in parameter_specs()}
 
 
-def parameter_specs() -> tuple[ParameterSpec, ...]:
-    """The table, in declaration order."""
+def parameter_specs(table: type | None = None) -> tuple[ParameterSpec, ...]:
+    """The table (default: :class:`DepthNodeParameters`), in declaration order."""
     specs = []
-    for item in fields(DepthNodeParameters):
-        if item.default is MISSING:
+    for item in fields(table or DepthNodeParameters):
+        if item.default is MISSING or "parameter" not in item.metadata:
             continue
         specs.append(ParameterSpec(name=item.name, default=item.default, **item.metadata["parameter"]))
     return tuple(specs)
+
+
+def values_from_mapping(table: type, values: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``name -> value`` converted for ``table``'s constructor: ints for doubles, sequences to tuples.
+
+    Args:
+        table: the parameters dataclass.
+        values: names and values as ROS gives them (``array('d')`` or lists for double arrays).
+        what: the node, for the message (``"pose node"``).
+    Raises:
+        ConfigError: an unknown name.
+    """
+    specs = {spec.name: spec for spec in parameter_specs(table)}
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise ConfigError(f"unknown {what} parameter(s) {', '.join(unknown)}; known: {', '.join(specs)}")
+    converted = {}
+    for name, value in values.items():
+        default = specs[name].default
+        if isinstance(default, float) and type(value) is int:
+            value = float(value)
+        elif isinstance(default, tuple) and isinstance(value, (list, tuple, array.array)):
+            value = tuple(float(item) if type(item) in (int, float) else item for item in value)
+        converted[name] = value
+    return converted
+
+
+def declare_parameters(node: Any, table: type) -> Any:
+    """Declare every parameter of ``table`` on an rclpy ``node`` and return the validated values.
+
+    Raises:
+        ConfigError: a value of the wrong type (e.g. ``80`` for a double in a params file) or an
+            invalid combination, naming the parameter.
+    """
+    from rclpy.exceptions import ParameterException
+
+    values = {}
+    for spec in parameter_specs(table):
+        try:
+            node.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
+        except ParameterException as err:
+            raise ConfigError(
+                f"parameter {spec.name!r}: {err} (expected a {spec.type_name}, default {spec.default!r}; "
+                "write doubles with a decimal point, e.g. 10.0)"
+            ) from err
+        values[spec.name] = node.get_parameter(spec.name).value
+    return table.from_mapping(values)
 
 
 DEPTH_NODE_PARAMETERS: tuple[ParameterSpec, ...] = parameter_specs()
@@ -289,6 +402,7 @@ def parameter_descriptor(spec: ParameterSpec):
         "integer": ParameterType.PARAMETER_INTEGER,
         "double": ParameterType.PARAMETER_DOUBLE,
         "string": ParameterType.PARAMETER_STRING,
+        "double_array": ParameterType.PARAMETER_DOUBLE_ARRAY,
     }
     descriptor = ParameterDescriptor(
         name=spec.name,
@@ -307,7 +421,9 @@ def parameter_descriptor(spec: ParameterSpec):
     return descriptor
 
 
-def _yaml_scalar(value: bool | int | float | str) -> str:
+def _yaml_scalar(value: bool | int | float | str | tuple[float, ...]) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_yaml_scalar(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -317,17 +433,26 @@ def _yaml_scalar(value: bool | int | float | str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def parameters_yaml(node_name: str = "/**") -> str:
-    """The defaults as a ROS 2 params file (``<node>: ros__parameters: ...``), one comment per parameter."""
+def parameters_yaml(
+    node_name: str = "/**", table: type | None = None, node: str = "depth_node", module: str = "monodepth2_ros.ros.parameters"
+) -> str:
+    """The defaults as a ROS 2 params file (``<node>: ros__parameters: ...``), one comment per parameter.
+
+    Args:
+        node_name: the YAML key (``/**`` applies to any node name).
+        table: the parameters dataclass (default: the depth node's).
+        node: the node's name, for the header comment.
+        module: the module whose ``--yaml`` regenerates the file, for the header comment.
+    """
     lines = [
-        "# Parameters of the monodepth2_ros depth node (defaults). Generated from",
-        "# monodepth2_ros/ros/parameters.py: python -m monodepth2_ros.ros.parameters --yaml",
+        f"# Parameters of the monodepth2_ros {node.replace('_', ' ')} (defaults). Generated from",
+        f"# {module.replace('.', '/')}.py: python -m {module} --yaml",
         "# Read-only parameters are fixed at start-up; the others can be changed at run time",
-        "# (ros2 param set /depth_node <name> <value>).",
+        f"# (ros2 param set /{node} <name> <value>).",
         f"{node_name}:",
         "  ros__parameters:",
     ]
-    for spec in parameter_specs():
+    for spec in parameter_specs(table):
         note = " (read-only)" if spec.read_only else ""
         if spec.choices:
             note += f" [{' | '.join(spec.choices)}]"
@@ -342,13 +467,13 @@ def _markdown_default(spec: ParameterSpec) -> str:
     return f"`{_yaml_scalar(spec.default)}`"
 
 
-def parameters_markdown_table() -> str:
+def parameters_markdown_table(table: type | None = None) -> str:
     """The README table: name, type, default, run-time changeable, meaning (with choices and bounds)."""
     rows = [
         "| Parameter | Type | Default | Changeable at run time | Description |",
         "|---|---|---|---|---|",
     ]
-    for spec in parameter_specs():
+    for spec in parameter_specs(table):
         extra = ""
         if spec.choices:
             extra = " One of: " + ", ".join(f"`{choice}`" for choice in spec.choices) + "."

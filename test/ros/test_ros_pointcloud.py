@@ -136,8 +136,8 @@ def test_scale_sources(mode, stereo_checkpoint, expected, metric):
 
 
 def test_scale_source_errors_and_new_modes(monkeypatch):
-    with pytest.raises(ConfigError, match="unknown scale_mode 'odometry'"):
-        make_scale_source(ScaleRequest("odometry"))
+    with pytest.raises(ConfigError, match="unknown scale_mode 'lidar'"):
+        make_scale_source(ScaleRequest("lidar"))
     with pytest.raises(ConfigError, match="scale_factor must be a positive"):
         make_scale_source(ScaleRequest("fixed", 0.0))
 

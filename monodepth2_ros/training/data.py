@@ -1,0 +1,65 @@
+"""From the config's inputs to training and validation datasets (decode, select, split)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from monodepth2_ros.training.config import TrainConfig
+from monodepth2_ros.training.dataset import SnippetDataset
+from monodepth2_ros.training.distributed import DistributedContext
+from monodepth2_ros.training.frame_cache import FrameCache, open_frame_cache
+from monodepth2_ros.training.samples import SampleSplit, select_samples
+
+__all__ = ["TrainingData", "prepare_data"]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The datasets of a run and how they were formed.
+
+    Attributes:
+        cache: the decoded frames.
+        split: sample indices and counts (frames, gaps, static, train/val).
+        train: augmented training samples.
+        val: validation samples (no augmentation, with ground truth when the bags have it), or
+            None when the split left none.
+    """
+
+    cache: FrameCache
+    split: SampleSplit
+    train: SnippetDataset
+    val: SnippetDataset | None
+
+
+def prepare_data(
+    config: TrainConfig,
+    cache_root: str | Path,
+    context: DistributedContext | None = None,
+    show_progress: bool = False,
+) -> TrainingData:
+    """Decode (or reuse) the frame cache, select samples and build the datasets.
+
+    In a distributed run rank 0 builds the cache while the others wait, then open it.
+
+    Raises:
+        DatasetError: a topic is missing, no frame decodes, or no sample can be formed.
+    """
+    context = context or DistributedContext()
+    cache_root = Path(config.data.cache_dir) if config.data.cache_dir is not None else Path(cache_root)
+    if context.is_main:
+        with tqdm(desc="decoding frames", unit="frame", disable=not show_progress, leave=False) as bar:
+            cache = open_frame_cache(config.data, cache_root, progress=bar.update)
+        context.barrier()
+    else:
+        context.barrier()
+        cache = open_frame_cache(config.data, cache_root, build=False)
+    split = select_samples(cache, config.data, config.model)
+    stereo = config.model.uses_stereo
+    train = SnippetDataset(cache, split.train, config.augment, stereo=stereo, with_depth=False)
+    val = None
+    if len(split.val):
+        val = SnippetDataset(cache, split.val, None, stereo=stereo, with_depth=cache.depth is not None)
+    return TrainingData(cache=cache, split=split, train=train, val=val)

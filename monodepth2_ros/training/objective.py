@@ -1,0 +1,232 @@
+"""The training objective: networks + batch -> :class:`LossTerms` (paper Sec. 3, Eq. 1-5).
+
+Per scale s, the disparity is turned into depth (``disp_to_depth``), every source frame is warped
+into the target view with its ``T_source_target`` (the pose network's for temporal sources, the
+calibration's for the stereo partner), and the per-pixel minimum photometric error over sources,
+auto-masked by the error of the unwarped sources, is averaged. In the paper's
+``full_resolution`` mode every scale's disparity is first upsampled to the input size; in the
+``per_scale`` mode images and intrinsics are downsampled to the disparity instead. Each scale
+adds ``smoothness_weight / 2**s`` times the edge-aware smoothness of its mean-normalised
+disparity against the target at that scale; the total is the mean over scales.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from monodepth2_ros.model.geometry import disp_to_depth, scale_intrinsics, warp_image
+from monodepth2_ros.model.losses import (
+    ReprojectionResult,
+    combine_reprojection,
+    edge_aware_smoothness,
+    normalize_disparity,
+    photometric_error,
+)
+from monodepth2_ros.training.batch import Batch
+from monodepth2_ros.training.config import LossConfig
+from monodepth2_ros.training.networks import Predictions
+
+__all__ = [
+    "LossTerms",
+    "compute_losses",
+    "losses_from_predictions",
+    "reprojection_errors",
+    "identity_errors",
+    "view_synthesis",
+    "downsample",
+]
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """The loss of one batch and the parts worth logging.
+
+    Attributes:
+        total: 0-dim differentiable loss (mean over scales).
+        photometric: per-scale mean photometric term (detached), scale 0 first.
+        smoothness: per-scale edge-aware smoothness before weighting (detached).
+        automask_fraction: share of scale-0 pixels kept by auto-masking (1 without it).
+        disparity: (B, 1, H, W) scale-0 sigmoid disparity (detached).
+        automask: (B, 1, H, W) scale-0 auto-mask, 1 = learned from (detached).
+    """
+
+    total: torch.Tensor
+    photometric: tuple[torch.Tensor, ...]
+    smoothness: tuple[torch.Tensor, ...]
+    automask_fraction: torch.Tensor
+    disparity: torch.Tensor
+    automask: torch.Tensor
+
+    def log_values(self) -> dict[str, float]:
+        """Flat ``name -> float`` for the metrics log (one host sync for all values)."""
+        values = torch.stack(
+            [self.total.detach(), self.automask_fraction, *self.photometric, *self.smoothness]
+        ).float().cpu().tolist()
+        scales = len(self.photometric)
+        out = {"loss": values[0], "automask_fraction": values[1]}
+        out.update({f"photometric/scale{s}": values[2 + s] for s in range(scales)})
+        out.update({f"smoothness/scale{s}": values[2 + scales + s] for s in range(scales)})
+        return out
+
+
+def downsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Box-filter resize to ``size`` (exact 2x2 means at the decoder's power-of-two scales)."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return F.interpolate(image, size=size, mode="area")
+
+
+def view_synthesis(
+    sources: torch.Tensor, depth: torch.Tensor, T_source_target: torch.Tensor, K: torch.Tensor
+) -> torch.Tensor:
+    """Every source warped into the target view.
+
+    Args:
+        sources: (B, N, 3, H, W) source images.
+        depth: (B, 1, H, W) target depth.
+        T_source_target: (B, N, 4, 4).
+        K: (B, 3, 3) intrinsics for H x W.
+    Returns:
+        (B, N, 3, H, W).
+    """
+    inv_K = torch.linalg.inv(K)
+    warped = [
+        warp_image(sources[:, i], depth, T_source_target[:, i], K, inv_K) for i in range(sources.shape[1])
+    ]
+    return torch.stack(warped, dim=1)
+
+
+def reprojection_errors(
+    target: torch.Tensor,
+    sources: torch.Tensor,
+    depth: torch.Tensor,
+    T_source_target: torch.Tensor,
+    K: torch.Tensor,
+    config: LossConfig,
+) -> torch.Tensor:
+    """(B, N, H, W) photometric error of each warped source against the target (B, 3, H, W)."""
+    warped = view_synthesis(sources, depth, T_source_target, K)
+    return torch.cat(
+        [photometric_error(warped[:, i], target, config.ssim_weight, config.use_ssim) for i in range(warped.shape[1])],
+        dim=1,
+    )
+
+
+def identity_errors(target: torch.Tensor, sources: torch.Tensor, config: LossConfig) -> torch.Tensor:
+    """(B, N, H, W) photometric error of each *unwarped* source: auto-masking's reference."""
+    return torch.cat(
+        [photometric_error(sources[:, i], target, config.ssim_weight, config.use_ssim) for i in range(sources.shape[1])],
+        dim=1,
+    )
+
+
+def _all_sources(batch: Batch, predictions: Predictions) -> tuple[torch.Tensor, torch.Tensor]:
+    """Temporal sources plus the stereo partner, with their ``T_source_target``."""
+    images, transforms = [], []
+    if predictions.T_source_target is not None:
+        images.append(batch.sources)
+        transforms.append(predictions.T_source_target)
+    if batch.stereo is not None and batch.T_stereo is not None:
+        images.append(batch.stereo.unsqueeze(1))
+        transforms.append(batch.T_stereo.unsqueeze(1).float())
+    if not images:
+        raise ValueError("the batch has no source frame to reproject (no temporal source and no stereo partner)")
+    return torch.cat(images, dim=1), torch.cat(transforms, dim=1)
+
+
+def _predictions_finite(predictions: Predictions) -> bool:
+    """Whether every disparity and pose is finite (one host sync)."""
+    checks = [torch.isfinite(d).all() for d in predictions.disparities]
+    if predictions.T_source_target is not None:
+        checks.append(torch.isfinite(predictions.T_source_target).all())
+    return bool(torch.stack(checks).all())
+
+
+def _non_finite_terms(predictions: Predictions, config: LossConfig) -> LossTerms:
+    nan = torch.tensor(float("nan"), device=predictions.disparities[0].device)
+    disparity = predictions.disparities[0].detach().float()
+    return LossTerms(
+        total=nan,
+        photometric=(nan,) * config.scales,
+        smoothness=(nan,) * config.scales,
+        automask_fraction=nan,
+        disparity=disparity,
+        automask=torch.zeros_like(disparity),
+    )
+
+
+def losses_from_predictions(predictions: Predictions, batch: Batch, config: LossConfig) -> LossTerms:
+    """The loss of given predictions (runs in float32 even inside an autocast region).
+
+    Expects finite predictions (see :func:`compute_losses`). Pure tensor code without host
+    synchronisation, so ``torch.compile`` can fuse it into a few kernels.
+    """
+    with torch.autocast(device_type=batch.target.device.type, enabled=False):
+        target = batch.target.float()
+        sources, T_source_target = _all_sources(batch, predictions)
+        sources = sources.float()
+        size = batch.image_size
+        full_identity = identity_errors(target, sources, config) if config.automask else None
+
+        totals, photometric, smoothness = [], [], []
+        first: ReprojectionResult | None = None
+        for scale in range(config.scales):
+            disparity = predictions.disparities[scale].float()
+            scale_size = tuple(disparity.shape[-2:])
+            if config.multiscale == "full_resolution":
+                disp_warp = F.interpolate(disparity, size=size, mode="bilinear", align_corners=False)
+                target_s, sources_s, K_s, identity = target, sources, batch.K.float(), full_identity
+            else:
+                disp_warp = disparity
+                target_s = downsample(target, scale_size)
+                sources_s = downsample(sources.flatten(0, 1), scale_size).view(*sources.shape[:3], *scale_size)
+                K_s = scale_intrinsics(batch.K.float(), size, scale_size)
+                identity = identity_errors(target_s, sources_s, config) if config.automask else None
+            _, depth = disp_to_depth(disp_warp, config.min_depth, config.max_depth)
+            errors = reprojection_errors(target_s, sources_s, depth, T_source_target, K_s, config)
+            result = combine_reprojection(errors, identity, config.reprojection)
+            if first is None:
+                first = result
+            photo = result.loss.mean()
+            smooth = edge_aware_smoothness(normalize_disparity(disparity), downsample(target, scale_size))
+            totals.append(photo + config.smoothness_weight * smooth / (2**scale))
+            photometric.append(photo.detach())
+            smoothness.append(smooth.detach())
+        return LossTerms(
+            total=torch.stack(totals).mean(),
+            photometric=tuple(photometric),
+            smoothness=tuple(smoothness),
+            automask_fraction=first.automask.mean().detach(),  # type: ignore[union-attr]
+            disparity=predictions.disparities[0].detach().float(),
+            automask=first.automask.detach(),  # type: ignore[union-attr]
+        )
+
+
+def compute_losses(
+    nets: nn.Module,
+    batch: Batch,
+    config: LossConfig,
+    loss_fn: Callable[[Predictions, Batch, LossConfig], LossTerms] = losses_from_predictions,
+) -> LossTerms:
+    """Run the networks on the batch's (augmented) input and compute the loss.
+
+    Non-finite predictions give a NaN ``total`` without a graph, and the caller must skip the
+    step: back-propagating through ``grid_sample`` with NaN sampling positions is undefined (it
+    crashes the process on the CPU), and auto-masking could hide the NaN from the loss value.
+
+    Args:
+        nets: a :class:`~monodepth2_ros.training.networks.MonodepthModel`, possibly wrapped by
+            DistributedDataParallel or torch.compile.
+        batch: on the networks' device, images float in [0, 1].
+        config: the loss settings.
+        loss_fn: :func:`losses_from_predictions` or a compiled version of it.
+    """
+    predictions = nets(batch.target_aug, batch.sources_aug)
+    if not _predictions_finite(predictions):
+        return _non_finite_terms(predictions, config)
+    return loss_fn(predictions, batch, config)

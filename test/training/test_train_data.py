@@ -1,0 +1,128 @@
+"""From bags to batches: the decoded-frame cache, bad input, augmentation and the Batch dataclass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from monodepth2_ros.errors import DatasetError
+from monodepth2_ros.model.constants import STEREO_SCALE
+from monodepth2_ros.model.geometry import denormalize_intrinsics
+from monodepth2_ros.training.augment import ColorJitter, apply_color_jitter, flip_normalized_intrinsics
+from monodepth2_ros.training.batch import collate_samples
+from monodepth2_ros.training.config import AugmentConfig, DataConfig, ModelConfig
+from monodepth2_ros.training.dataset import SnippetDataset, stereo_transform
+from monodepth2_ros.training.frame_cache import cache_key, list_sources, open_frame_cache
+from monodepth2_ros.training.samples import select_samples
+
+H, W = 64, 96
+NO_AUGMENT = AugmentConfig(flip_probability=0.0, jitter_probability=0.0)
+
+
+def _config(bag, **kwargs) -> DataConfig:
+    return DataConfig(bags=(str(bag),), height=H, width=W, **kwargs)
+
+
+def test_frames_are_decoded_once_and_the_cache_is_reused(synthetic_bag, tmp_path):
+    decoded = []
+    config = _config(synthetic_bag, depth_topic="/ground_truth/depth", odometry_topic="/ground_truth/odom")
+    first = open_frame_cache(config, tmp_path, progress=decoded.append)
+    assert len(decoded) == 10 and len(first) == 10
+    assert first.images.shape == (10, H, W, 3) and first.images.dtype == np.uint8
+    assert np.all(np.diff(first.stamps_ns) == 100_000_000)
+    assert first.depth.shape == (10, H, W) and first.has_depth.all()
+    assert np.nanmin(first.depth) > 0
+    assert first.positions.shape == (10, 3) and np.linalg.norm(first.positions[-1] - first.positions[0]) > 0.5
+    again = open_frame_cache(config, tmp_path, progress=decoded.append)
+    assert len(decoded) == 10  # nothing decoded the second time
+    assert again.folder == first.folder
+    np.testing.assert_array_equal(again.images, first.images)
+    other_size = DataConfig(bags=(str(synthetic_bag),), height=32, width=64)
+    assert cache_key(list_sources(other_size), other_size) != first.folder.name
+
+
+def test_a_missing_topic_lists_the_bags_image_topics(synthetic_bag, tmp_path):
+    with pytest.raises(DatasetError, match=r"(?s)image topic '/front/image' is not in .*its topics:.*/camera/image_raw \[sensor_msgs/msg/Image\]"):
+        open_frame_cache(_config(synthetic_bag, image_topic="/front/image"), tmp_path)
+
+
+def test_unreadable_frames_are_skipped_and_counted(tmp_path, image_bag_writer, textured):
+    images = [textured(i) for i in range(6)]
+    stamps = [10**18 + i * 100_000_000 for i in range(6)]
+    bag = image_bag_writer(tmp_path / "bag", images, stamps, broken=(2,))
+    cache = open_frame_cache(_config(bag), tmp_path / "cache")
+    assert (len(cache), cache.skipped) == (5, 1)
+    assert select_samples(cache, DataConfig(val_fraction=0.0), ModelConfig()).counts.skipped_frames == 1
+
+
+def test_samples_never_span_two_bags(tmp_path, image_bag_writer, textured):
+    first = image_bag_writer(tmp_path / "a", [textured(i) for i in range(3)], [i * 100_000_000 for i in range(3)])
+    # The second bag continues right where the first ends: only the bag boundary separates them.
+    second = image_bag_writer(tmp_path / "b", [textured(i) for i in range(3, 6)], [i * 100_000_000 for i in range(3, 6)])
+    config = DataConfig(bags=(str(first), str(second)), height=H, width=W, val_fraction=0.0, static_threshold=0.0)
+    cache = open_frame_cache(config, tmp_path / "cache")
+    split = select_samples(cache, config, ModelConfig())
+    assert cache.sequence.tolist() == [0, 0, 0, 1, 1, 1]
+    assert split.train[:, 0].tolist() == [1, 4]
+
+
+def test_flip_mirrors_images_and_intrinsics(synthetic_bag, tmp_path):
+    cache = open_frame_cache(_config(synthetic_bag), tmp_path)
+    snippets = np.array([[1, 0, 2]])
+    plain = SnippetDataset(cache, snippets, NO_AUGMENT)[0]
+    flipped = SnippetDataset(cache, snippets, AugmentConfig(flip_probability=1.0, jitter_probability=0.0))[0]
+    torch.testing.assert_close(flipped.target, plain.target.flip(-1))
+    torch.testing.assert_close(flipped.sources, plain.sources.flip(-1))
+    # Pixel-centre convention: column u maps to W - 1 - u, so cx' = W - 1 - cx; fx, fy, cy unchanged.
+    assert float(flipped.K[0, 2]) == pytest.approx(W - 1 - float(plain.K[0, 2]), abs=1e-4)
+    torch.testing.assert_close(flipped.K[[0, 1, 1], [0, 1, 2]], plain.K[[0, 1, 1], [0, 1, 2]])
+    K_norm = cache.K_normalized[1]
+    np.testing.assert_allclose(denormalize_intrinsics(flip_normalized_intrinsics(K_norm), H, W)[0, 2], W - 1 - denormalize_intrinsics(K_norm, H, W)[0, 2])
+
+
+def test_colour_jitter_changes_only_the_network_input_and_all_frames_alike(synthetic_bag, tmp_path):
+    torch.manual_seed(3)
+    cache = open_frame_cache(_config(synthetic_bag), tmp_path)
+    snippets = np.array([[1, 1, 1]])  # the same frame three times: any difference comes from the jitter
+    sample = SnippetDataset(cache, snippets, AugmentConfig(flip_probability=0.0, jitter_probability=1.0))[0]
+    raw = torch.from_numpy(np.array(cache.images[1])).permute(2, 0, 1)
+    torch.testing.assert_close(sample.target, raw)
+    torch.testing.assert_close(sample.sources[0], raw)
+    assert not torch.equal(sample.target_aug, raw)
+    torch.testing.assert_close(sample.sources_aug[0], sample.target_aug)
+    torch.testing.assert_close(sample.sources_aug[1], sample.target_aug)
+
+
+def test_jitter_with_unit_factors_is_the_identity():
+    images = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+    identity = ColorJitter(brightness=1.0, contrast=1.0, saturation=1.0, hue=0.0, order=(0, 1, 2, 3))
+    assert torch.equal(apply_color_jitter(images, identity), images)
+    brighter = ColorJitter(brightness=1.2, contrast=1.0, saturation=1.0, hue=0.0, order=(0, 1, 2, 3))
+    assert apply_color_jitter(images.float() / 255, brighter).mean() > (images.float() / 255).mean()
+
+
+def test_batches_are_dataclasses_with_float_images_on_the_device(synthetic_bag, tmp_path):
+    cache = open_frame_cache(_config(synthetic_bag, depth_topic="/ground_truth/depth"), tmp_path)
+    dataset = SnippetDataset(cache, np.array([[1, 0, 2], [5, 4, 6]]), None, with_depth=True)
+    batch = collate_samples([dataset[0], dataset[1]]).to("cpu", channels_last=True)
+    assert batch.target.dtype == torch.float32 and float(batch.target.max()) <= 1.0
+    assert batch.sources.shape == (2, 2, 3, H, W)
+    assert batch.K.shape == (2, 3, 3) and batch.gt_depth.shape == (2, 1, H, W)
+    assert batch.stereo is None and batch.index.tolist() == [0, 1]
+    assert batch.target.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_stereo_pairs_carry_the_calibrated_baseline(stereo_bag, tmp_path):
+    config = DataConfig(
+        bags=(str(stereo_bag),), height=H, width=W, image_topic="/camera/image_raw", right_image_topic="/camera/right/image_raw"
+    )
+    cache = open_frame_cache(config, tmp_path)
+    assert cache.has_right.all()
+    np.testing.assert_allclose(cache.baseline_m, 0.54)
+    assert not np.array_equal(cache.right[0], cache.images[0])
+    sample = SnippetDataset(cache, np.array([[1, 0, 2]]), NO_AUGMENT, stereo=True)[0]
+    assert sample.stereo.shape == (3, H, W)
+    # Right camera 0.54 m along +x: a left-frame point appears at x - B in the right frame (network units).
+    assert float(sample.T_stereo[0, 3]) == pytest.approx(-0.54 / STEREO_SCALE)
+    assert float(stereo_transform(0.54, flipped=True)[0, 3]) == pytest.approx(0.54 / STEREO_SCALE)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from monodepth2_ros.data.motion import MOTION_SUBSAMPLE, mean_image_difference
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.model.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 
@@ -58,8 +59,6 @@ NS_PER_S = 1_000_000_000
 OPTICAL_RPY = (-math.pi / 2.0, 0.0, -math.pi / 2.0)
 
 # The static-frame test compares every 4th pixel in each direction, as the training's filter does.
-MOTION_SUBSAMPLE = 4
-_MAX_PIXEL = 255.0
 
 
 def rpy_to_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
@@ -148,20 +147,6 @@ def twist_from_motion(T_prev_curr: np.ndarray, dt_s: float) -> tuple[np.ndarray,
     linear = R.T @ T_prev_curr[:3, 3] / dt_s
     angular = _log_rotation(R) / dt_s
     return linear, angular
-
-
-def mean_image_difference(rgb_a: np.ndarray, rgb_b: np.ndarray, subsample: int = MOTION_SUBSAMPLE) -> float:
-    """Mean absolute difference in [0, 1] of two uint8 images on every ``subsample``-th pixel.
-
-    The measure of the training's static-frame filter
-    (:func:`monodepth2_ros.training.samples.image_motion`); a pair below ``static_threshold`` is
-    treated as no motion. Images of different sizes count as different (1.0).
-    """
-    if rgb_a.shape != rgb_b.shape:
-        return 1.0
-    first = rgb_a[::subsample, ::subsample].astype(np.int16)
-    second = rgb_b[::subsample, ::subsample].astype(np.int16)
-    return float(np.abs(first - second).mean() / _MAX_PIXEL)
 
 
 class FrameCheck(enum.Enum):

@@ -144,7 +144,9 @@ def warp_image(
     height, width = target_depth.shape[-2:]
     points = backproject(target_depth, inv_K)
     pixels, _ = project(points, K, T_source_target)
-    grid = pixels_to_sampling_grid(pixels, height, width)
+    # A NaN sampling position (from a diverging depth or pose) crashes grid_sample's backward pass
+    # on the CPU; send such pixels off the image, where the padding mode decides their value.
+    grid = torch.nan_to_num(pixels_to_sampling_grid(pixels, height, width), nan=2.0, posinf=2.0, neginf=-2.0)
     return F.grid_sample(source, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from monodepth2_ros.errors import DatasetError
 from monodepth2_ros.training.config import DataConfig, ModelConfig
 from monodepth2_ros.training.frame_cache import FrameCache
+from monodepth2_ros.data.motion import mean_image_difference
 
 __all__ = [
     "SampleCounts",
@@ -32,7 +33,6 @@ __all__ = [
 
 _NS_PER_S = 1_000_000_000
 # Static detection compares every 4th pixel in each direction: ample for a mean difference.
-_MOTION_SUBSAMPLE = 4
 
 
 @dataclass(frozen=True)
@@ -154,13 +154,7 @@ def image_motion(images: np.ndarray, pairs: np.ndarray) -> np.ndarray:
         images: (N, H, W, 3) uint8.
         pairs: (P, 2) frame indices.
     """
-    step = _MOTION_SUBSAMPLE
-    motion = np.empty(len(pairs), dtype=np.float64)
-    for row, (a, b) in enumerate(pairs):
-        first = images[a, ::step, ::step].astype(np.int16)
-        second = images[b, ::step, ::step].astype(np.int16)
-        motion[row] = np.abs(first - second).mean() / 255.0
-    return motion
+    return np.array([mean_image_difference(images[a], images[b]) for a, b in pairs], dtype=np.float64)
 
 
 def odometry_motion(positions: np.ndarray, pairs: np.ndarray) -> np.ndarray:

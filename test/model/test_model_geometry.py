@@ -116,3 +116,14 @@ def test_warp_with_a_sideways_motion_shifts_a_fronto_parallel_plane_by_the_dispa
     T_source_target[0, 0, 3] = -0.5  # target points are 0.5 m further left in the source camera
     warped = warp_image(image, torch.full((1, 1, 4, 8), 5.0), T_source_target, K, torch.linalg.inv(K))
     torch.testing.assert_close(warped[0, 0, :, 1:], image[0, 0, :, :-1], atol=1e-4, rtol=0)
+
+
+def test_warp_with_nan_depth_samples_the_border_and_backpropagates():
+    image = torch.rand(1, 3, 6, 8, requires_grad=True)
+    depth = torch.full((1, 1, 6, 8), 3.0)
+    depth[0, 0, 2, 3] = float("nan")
+    K = torch.tensor([[[5.0, 0, 3.5], [0, 5.0, 2.5], [0, 0, 1]]])
+    warped = warp_image(image, depth, torch.eye(4)[None], K, torch.linalg.inv(K))
+    assert torch.isfinite(warped).all()
+    warped.sum().backward()
+    assert torch.isfinite(image.grad).all()

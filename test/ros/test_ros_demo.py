@@ -1,0 +1,41 @@
+"""The demo's pieces at a tiny size: played topics reach the nodes, outputs are recorded and scored."""
+
+import json
+
+import numpy as np
+
+from monodepth2_ros.data import iter_messages
+from monodepth2_ros.evaluation.ground_truth import stamp_ns
+from monodepth2_ros.ros.demo import FILES, DemoConfig, run_demo
+
+
+def test_demo_end_to_end_at_a_tiny_size(tmp_path, tiny_checkpoint):
+    config = DemoConfig(out_dir=tmp_path / "demo", weights=str(tiny_checkpoint), frames=12, width=96, height=64, play_rate=1.0)
+    result = run_demo(config, say=lambda message: None)
+
+    input_stamps = {stamp_ns(m.msg.header) for m in iter_messages(result.files["drive"], "/camera/image_raw")}
+    assert len(input_stamps) == 12
+    for topic in ("/depth", "/points", "/odom"):
+        stamps = [stamp_ns(m.msg.header) for m in iter_messages(result.files["output"], topic)]
+        assert stamps, f"nothing recorded on {topic}"
+        assert set(stamps) <= input_stamps, f"{topic} carries stamps that no input frame had"
+    depth = next(iter(iter_messages(result.files["output"], "/depth"))).msg
+    assert (depth.encoding, depth.height, depth.width) == ("32FC1", 64, 96)
+
+    figures = json.loads((config.out_dir / FILES["json"]).read_text())
+    assert figures["node_depth_metric"]["frames"] >= 1
+    assert {"abs_rel", "a1", "rmse"} <= set(figures["node_depth_metric"])
+    assert {"ate_se3_m", "ate_sim3_m", "distance_m"} <= set(figures["node_odometry"])
+    offline = figures["offline"]
+    assert set(offline["depth"]) == {"model", "untrained network", "flat ground + constant depth prior"}
+    assert {"snippet_ate", "trajectory_ate", "rpe"} <= set(offline["odometry"])
+    assert figures["topics"]["played"]["/camera/image_raw"] == 12
+    for name in ("strip", "trajectory", "cloud", "markdown"):
+        assert result.files[name].stat().st_size > 0
+    assert result.files["cloud"].read_bytes().startswith(b"ply\nformat binary_little_endian 1.0\n")
+
+    # safe to run twice: the same folder is refreshed, nothing piles up
+    again = run_demo(config, say=lambda message: None)
+    assert sorted(p.name for p in config.out_dir.iterdir()) == sorted(
+        {"drive", "output", "offline"} | {path.name for path in again.files.values()}
+    )

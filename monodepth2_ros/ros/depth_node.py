@@ -150,7 +150,7 @@ class _Runtime:
 
 
 class DepthNode(Node):
-    """Monodepth2 depth for one camera. See the module docstring for topics and ``docs/depth_node.md``.
+    """Monodepth2 depth for one camera. See the module docstring for topics and the README.
 
     Args:
         estimator: an already built estimator (tests, the bringup sharing one); None loads the

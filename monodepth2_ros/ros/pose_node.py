@@ -172,7 +172,7 @@ class _Events:
 
 
 class PoseNode(Node):
-    """Monodepth2 visual odometry for one camera. See the module docstring and ``docs/pose_node.md``.
+    """Monodepth2 visual odometry for one camera. See the module docstring and the README.
 
     Args:
         estimator: an already built pose estimator (tests, the bringup sharing one), or anything

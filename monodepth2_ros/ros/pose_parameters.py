@@ -2,7 +2,7 @@
 
 Built with the depth node's machinery (:mod:`monodepth2_ros.ros.parameters`): each field carries
 its ROS description, bounds, choices and read-only flag; tests keep the node's declarations, the
-YAML file and the table in ``docs/pose_node.md`` in step. No ROS import here.
+YAML file and the table in the README in step. No ROS import here.
 
 Regenerate the YAML and the docs table with::
 

@@ -37,7 +37,7 @@ def test_params_yaml_holds_exactly_the_declared_defaults_with_their_types():
 
 
 def test_docs_table_is_the_generated_parameter_table():
-    docs = (REPO / "docs" / "depth_node.md").read_text()
+    docs = (REPO / "README.md").read_text()
     assert parameters_markdown_table() in docs
     for spec in parameter_specs():
         assert f"| `{spec.name}` |" in docs

@@ -37,7 +37,7 @@ def test_pose_yaml_holds_exactly_the_declared_defaults_with_their_types():
 
 
 def test_pose_docs_table_is_the_generated_parameter_table():
-    docs = (REPO / "docs" / "pose_node.md").read_text()
+    docs = (REPO / "README.md").read_text()
     assert parameters_markdown_table(PoseNodeParameters) in docs
     assert {spec.name for spec in pose_parameter_specs()} >= {"scale_mode", "camera_to_base_xyz", "max_frame_gap"}
     assert dict((spec.name, spec.choices) for spec in pose_parameter_specs())["scale_mode"] == scale_modes()

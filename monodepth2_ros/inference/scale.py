@@ -224,7 +224,29 @@ class CheckpointScale(ScaleSource):
         return self._stereo
 
 
-class SharedScale(ScaleSource):
+class _EstimatedScale(ScaleSource):
+    """A scale found at run time: 1 (relative units) until the first estimate, then that estimate.
+
+    Thread-safe: subclasses set ``self._scale`` under ``self._lock`` (a worker thread observes while
+    others read the scale).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scale: float | None = None
+
+    @property
+    def scale(self) -> float:
+        with self._lock:
+            return 1.0 if self._scale is None else self._scale
+
+    @property
+    def is_metric(self) -> bool:
+        with self._lock:
+            return self._scale is not None
+
+
+class SharedScale(_EstimatedScale):
     """The scale another node estimates, received through :meth:`update` (the ``scale`` topic).
 
     Until a value arrives the scale is 1 (relative units) and :attr:`warning` says so.
@@ -236,9 +258,8 @@ class SharedScale(ScaleSource):
     mode = "shared"
 
     def __init__(self, origin: str = "the scale topic") -> None:
+        super().__init__()
         self.origin = origin
-        self._lock = threading.Lock()
-        self._value: float | None = None
         self._updates = 0
 
     def update(self, value: float) -> bool:
@@ -246,24 +267,14 @@ class SharedScale(ScaleSource):
         if not (math.isfinite(value) and value > 0.0):
             return False
         with self._lock:
-            self._value = float(value)
+            self._scale = float(value)
             self._updates += 1
         return True
 
     @property
-    def scale(self) -> float:
-        with self._lock:
-            return 1.0 if self._value is None else self._value
-
-    @property
-    def is_metric(self) -> bool:
-        with self._lock:
-            return self._value is not None
-
-    @property
     def warning(self) -> str | None:
         with self._lock:
-            if self._value is None:
+            if self._scale is None:
                 return f"waiting for a scale on {self.origin}: relative units until then"
         return None
 
@@ -272,7 +283,7 @@ class SharedScale(ScaleSource):
             return {"scale source": f"shared from {self.origin}", "scale updates": str(self._updates)}
 
 
-class CameraHeightScale(ScaleSource):
+class CameraHeightScale(_EstimatedScale):
     """Metres per unit from the road plane and the camera's known height above it.
 
     Each observed depth map gives ``camera_height_m / plane height (units)`` when a plausible road
@@ -302,12 +313,11 @@ class CameraHeightScale(ScaleSource):
             raise ConfigError(f"camera_height must be a positive number of metres, got {camera_height_m}")
         if window < 1:
             raise ConfigError(f"scale_window must be at least 1 frame, got {window}")
+        super().__init__()
         self.camera_height_m = float(camera_height_m)
         self.plane_config = plane or GroundPlaneConfig()
         self._up = None if up is None else np.asarray(up, dtype=np.float64)
-        self._lock = threading.Lock()
         self._estimates: deque[float] = deque(maxlen=window)
-        self._scale: float | None = None
         self._last: PlaneSearch | None = None
         self._misses_since_found = 0
         self._frames = 0
@@ -326,16 +336,6 @@ class CameraHeightScale(ScaleSource):
                 self._misses_since_found = 0
             else:
                 self._misses_since_found += 1
-
-    @property
-    def scale(self) -> float:
-        with self._lock:
-            return 1.0 if self._scale is None else self._scale
-
-    @property
-    def is_metric(self) -> bool:
-        with self._lock:
-            return self._scale is not None
 
     @property
     def warning(self) -> str | None:
@@ -365,7 +365,7 @@ class CameraHeightScale(ScaleSource):
             return values
 
 
-class OdometryScale(ScaleSource):
+class OdometryScale(_EstimatedScale):
     """Metres per unit from an external odometry's travelled distance (wheels, GNSS, ...).
 
     For each pose-network motion between stamps ``t0`` and ``t1`` the reference odometry is
@@ -395,14 +395,13 @@ class OdometryScale(ScaleSource):
             raise ConfigError(f"scale_window must be at least 1 motion, got {window}")
         if not (math.isfinite(min_distance_m) and min_distance_m >= 0.0):
             raise ConfigError(f"scale_min_distance must be a distance >= 0 m, got {min_distance_m}")
+        super().__init__()
         self.origin = origin
         self.min_distance_m = float(min_distance_m)
-        self._lock = threading.Lock()
         self._stamps: list[int] = []
         self._poses: list[np.ndarray] = []
         self._pending: deque[MotionObservation] = deque()
         self._pairs: deque[tuple[float, float]] = deque(maxlen=window)
-        self._scale: float | None = None
         self._unmatched = 0
         self._note = f"no reference odometry received on {origin} yet"
 
@@ -480,16 +479,6 @@ class OdometryScale(ScaleSource):
                 )
 
     @property
-    def scale(self) -> float:
-        with self._lock:
-            return 1.0 if self._scale is None else self._scale
-
-    @property
-    def is_metric(self) -> bool:
-        with self._lock:
-            return self._scale is not None
-
-    @property
     def warning(self) -> str | None:
         with self._lock:
             if self._scale is None:
@@ -523,7 +512,6 @@ _FACTORIES: dict[str, Callable[[ScaleRequest], ScaleSource]] = {
         request.window, request.min_distance_m, request.origin or "the reference odometry"
     ),
 }
-
 
 
 def scale_modes() -> tuple[str, ...]:

@@ -16,37 +16,40 @@ Measures, for camera-sized frames (KITTI's 1242x375 bgr8 by default):
 
 from __future__ import annotations
 
-import argparse
-import array
-import json
-import os
-import random
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from monodepth2_ros.data.image_codec import rgb_to_image_fields
 from monodepth2_ros.inference.estimators import DepthEstimator, InferenceConfig
-from monodepth2_ros.model.checkpoint import CheckpointInfo, save_checkpoint
-from monodepth2_ros.model.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH
-from monodepth2_ros.model.networks import DepthNet
+from monodepth2_ros.ros.bench_common import (
+    FRAME_ID,
+    KITTI_HEIGHT,
+    KITTI_WIDTH,
+    MS_PER_S,
+    Arrivals,
+    add_run_arguments,
+    bench_frames,
+    bench_graph,
+    bench_parser,
+    bgr8_images,
+    latency_summary_ms,
+    overhead_ms_p50,
+    print_result,
+    result_setup,
+    run_arguments,
+    weights_or_random,
+    write_random_checkpoint,
+)
 
 __all__ = ["run_node_benchmark", "write_random_checkpoint", "main"]
 
 DEFAULT_FRAMES = 200
-KITTI_WIDTH = 1242
-KITTI_HEIGHT = 375
-_DISTINCT_FRAMES = 8
 _WARMUP_FRAMES = 5
 _FRAME_TIMEOUT_S = 30.0
-_MATCH_TIMEOUT_S = 10.0
 _FLOOD_RATE_HZ = 200.0
 _MIN_FLOOD_HZ = 2.0
 _FLOOD_FACTOR = 4.0
@@ -55,35 +58,6 @@ _PROBE_S = 3.0
 _PROBE_FRACTIONS = (0.9, 0.75, 0.6, 0.45, 0.3)
 # A probe has a backlog when its p95 latency exceeds the sequential p95 by this factor.
 _BACKLOG_FACTOR = 2.0
-_DOMAIN_RANGE = (100, 200)
-_MS = 1000.0
-
-
-def write_random_checkpoint(folder: str | Path, height: int = DEFAULT_HEIGHT, width: int = DEFAULT_WIDTH, seed: int = 0) -> Path:
-    """A seeded random ResNet-18 depth checkpoint (official format): same cost as a trained one."""
-    torch.manual_seed(seed)
-    return save_checkpoint(folder, DepthNet(18), None, CheckpointInfo(height=height, width=width))
-
-
-def _frames(height: int, width: int, count: int = _DISTINCT_FRAMES) -> list[np.ndarray]:
-    """Smooth textured RGB frames (a few distinct ones, cycled)."""
-    v, u = np.mgrid[0:height, 0:width].astype(np.float32)
-    frames = []
-    for index in range(count):
-        phase = index * 0.7
-        channels = [127 + 100 * np.sin(u / (9 + 5 * c) + phase) * np.cos(v / (7 + 3 * c) - phase) for c in range(3)]
-        frames.append(np.clip(np.stack(channels, axis=-1), 0, 255).astype(np.uint8))
-    return frames
-
-
-def _summary(seconds: list[float]) -> dict[str, float]:
-    values = np.asarray(seconds, dtype=np.float64) * _MS
-    return {
-        "p50": float(np.percentile(values, 50)),
-        "p95": float(np.percentile(values, 95)),
-        "mean": float(values.mean()),
-        "n": int(values.size),
-    }
 
 
 class _Driver:
@@ -99,18 +73,9 @@ class _Driver:
         self.camera_info = camera_info
         self.image_pub = node.create_publisher(Image, "image", input_qos("reliable"))
         self.info_pub = node.create_publisher(CameraInfo, "camera_info", input_qos("reliable"))
-        self.lock = threading.Lock()
-        self.arrivals: dict[int, dict[str, float]] = {}
-        self.complete = threading.Condition(self.lock)
-        node.create_subscription(Image, "depth", lambda msg: self._arrived(msg, "depth"), output_qos())
-        node.create_subscription(PointCloud2, "points", lambda msg: self._arrived(msg, "points"), output_qos())
-
-    def _arrived(self, msg: Any, topic: str) -> None:
-        now = time.perf_counter()
-        key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        with self.lock:
-            self.arrivals.setdefault(key, {})[topic] = now
-            self.complete.notify_all()
+        self.arrivals = Arrivals(("depth", "points"))
+        node.create_subscription(Image, "depth", self.arrivals.callback("depth"), output_qos())
+        node.create_subscription(PointCloud2, "points", self.arrivals.callback("points"), output_qos())
 
     def publish(self, index: int) -> tuple[int, float]:
         """Publish frame ``index`` (stamp = index ms); returns (stamp key, publish time)."""
@@ -124,21 +89,10 @@ class _Driver:
         return key, sent
 
     def done_time(self, key: int) -> float | None:
-        with self.lock:
-            got = self.arrivals.get(key, {})
-            return max(got.values()) if len(got) == 2 else None
+        return self.arrivals.done_time(key)
 
     def wait_done(self, key: int, timeout: float) -> float | None:
-        deadline = time.perf_counter() + timeout
-        with self.lock:
-            while True:
-                got = self.arrivals.get(key, {})
-                if len(got) == 2:
-                    return max(got.values())
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    return None
-                self.complete.wait(remaining)
+        return self.arrivals.wait(key, timeout)
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
@@ -197,11 +151,7 @@ def run_node_benchmark(
         drop and no backlog; 0 when none was), the probes, and the set-up.
     """
     import rclpy
-    from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Image
-
     from std_msgs.msg import Header
 
     from monodepth2_ros.inference.pointcloud import default_intrinsics
@@ -209,56 +159,25 @@ def run_node_benchmark(
     from monodepth2_ros.ros.depth_node import DepthNode
 
     say = progress or (lambda line: None)
-    rgb_frames = _frames(height, width)
-    images = []
-    for rgb in rgb_frames:
-        data, step = rgb_to_image_fields(rgb, "bgr8")
-        msg = Image(height=height, width=width, encoding="bgr8", step=step, is_bigendian=False)
-        msg.data = array.array("B", data)
-        msg.header.frame_id = "camera_optical"
-        images.append(msg)
-    camera_info = camera_info_message(default_intrinsics(height, width), height, width, Header(frame_id="camera_optical"))
+    rgb_frames = bench_frames(height, width)
+    images = bgr8_images(rgb_frames)
+    camera_info = camera_info_message(default_intrinsics(height, width), height, width, Header(frame_id=FRAME_ID))
 
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    context = Context()
-    rclpy.init(context=context, domain_id=random.randint(*_DOMAIN_RANGE))
-    executor = MultiThreadedExecutor(context=context)
-    nodes: list[Any] = []
-    spinner = None
-    try:
+    with bench_graph(threads) as graph:
         overrides = [
             Parameter("weights", value=str(weights)),
             Parameter("device", value=device),
             Parameter("precision", value=precision),
         ]
-        node = DepthNode(context=context, parameter_overrides=overrides, node_name="bench_depth_node")
-        nodes.append(node)
-        driver_node = rclpy.create_node("bench_driver", context=context)
-        nodes.append(driver_node)
-        driver = _Driver(driver_node, images, camera_info)
-        for each in nodes:
-            executor.add_node(each)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        deadline = time.perf_counter() + _MATCH_TIMEOUT_S
-        while not (driver.image_pub.get_subscription_count() > 0 and node.has_camera_info):
-            if time.perf_counter() > deadline:
-                raise RuntimeError("the benchmark's publisher and the depth node did not connect")
-            driver.info_pub.publish(camera_info)
-            time.sleep(0.05)
-        result = _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, device, precision, probe_s, say)
-    finally:
-        executor.shutdown()
-        for each in nodes:
-            each.destroy_node()
-        if context.ok():
-            rclpy.shutdown(context=context)
-        if spinner is not None:
-            spinner.join(timeout=5.0)
-        torch.set_num_threads(previous_threads)
-    return result
+        node = graph.add(DepthNode(context=graph.context, parameter_overrides=overrides, node_name="bench_depth_node"))
+        driver = _Driver(graph.add(rclpy.create_node("bench_driver", context=graph.context)), images, camera_info)
+        graph.start()
+        graph.wait_connected(
+            lambda: driver.image_pub.get_subscription_count() > 0 and node.has_camera_info,
+            "depth node",
+            lambda: driver.info_pub.publish(camera_info),
+        )
+        return _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, device, precision, probe_s, say)
 
 
 def _measure(
@@ -332,68 +251,36 @@ def _measure(
         ok = dropped == 0 and len(latencies) == len(sent) and p95 <= _BACKLOG_FACTOR * sequential_p95
         probes.append(
             {"rate_hz": rate, "sent": len(sent), "served": len(latencies), "dropped": dropped,
-             "latency_p95_ms": p95 * _MS, "no_backlog": ok}
+             "latency_p95_ms": p95 * MS_PER_S, "no_backlog": ok}
         )
         if ok:
             sustained = rate
             break
 
     info = node.estimator.info
-    result = {
-        "image": f"{width}x{height} bgr8",
-        "network": f"{info.width}x{info.height} ResNet-{info.num_layers}",
-        "device": str(node.estimator.device),
-        "precision": precision,
-        "frames": frames,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "node_latency_ms": _summary(node_latencies),
+    network = f"{info.width}x{info.height} ResNet-{info.num_layers}"
+    return {
+        **result_setup(width, height, network, node.estimator.device, precision, frames),
+        "node_latency_ms": latency_summary_ms(node_latencies),
         "node_processing_ms": {"p50": inside.latency_p50_ms, "p95": inside.latency_p95_ms},
-        "model_latency_ms": _summary(model_latencies),
+        "model_latency_ms": latency_summary_ms(model_latencies),
         "flood_input_rate_hz": flood_input,
         "flood_output_rate_hz": flood_rate,
         "sustained_rate_hz": sustained,
         "probes": probes,
+        "node_overhead_ms_p50": overhead_ms_p50(node_latencies, model_latencies),
     }
-    # Median over frames of (node - model) on the same frame under the same load.
-    paired = np.asarray(node_latencies) - np.asarray(model_latencies)
-    result["node_overhead_ms_p50"] = float(np.median(paired)) * _MS
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", help="checkpoint folder")
-    source.add_argument("--random-weights", action="store_true", help="a seeded random ResNet-18 checkpoint at 640x192")
-    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
-    parser.add_argument("--width", type=int, default=KITTI_WIDTH)
-    parser.add_argument("--height", type=int, default=KITTI_HEIGHT)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32")
+    parser = bench_parser(__doc__, "checkpoint folder", DEFAULT_FRAMES)
     parser.add_argument("--probe-seconds", type=float, default=_PROBE_S)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--warmup", type=int, default=_WARMUP_FRAMES)
-    parser.add_argument("--json", help="also write the results to this file")
+    add_run_arguments(parser, _WARMUP_FRAMES)
     options = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="monodepth2_bench_") as scratch:
-        weights = options.weights or write_random_checkpoint(Path(scratch) / "random_640x192")
-        result = run_node_benchmark(
-            weights,
-            frames=options.frames,
-            width=options.width,
-            height=options.height,
-            device=options.device,
-            precision=options.precision,
-            probe_s=options.probe_seconds,
-            threads=options.threads,
-            warmup=options.warmup,
-            progress=lambda line: print(line, file=sys.stderr, flush=True),
-        )
-    text = json.dumps(result, indent=2)
-    print(text)
-    if options.json:
-        Path(options.json).write_text(text + "\n")
+    with weights_or_random(options.weights, "monodepth2_bench_") as weights:
+        result = run_node_benchmark(weights, probe_s=options.probe_seconds, **run_arguments(options))
+    print_result(result, options.json)
     return 0
 
 

@@ -24,17 +24,12 @@ from typing import Any
 
 import cv2
 import numpy as np
-import rclpy
 import torch
-from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from monodepth2_ros.data.camera import CameraModel, UncalibratedCameraError
-from monodepth2_ros.errors import ConfigError, DatasetError, MissingInputError, Monodepth2Error
+from monodepth2_ros.errors import ConfigError, DatasetError
 from monodepth2_ros.evaluation.colorize import colorize_depth
 from monodepth2_ros.inference.estimators import DepthEstimator
 from monodepth2_ros.inference.pointcloud import (
@@ -52,15 +47,26 @@ from monodepth2_ros.model.geometry import scale_intrinsics
 from monodepth2_ros.ros.conversions import (
     MessageBuffer,
     camera_info_message,
-    decode_image,
     image_message,
     image_message_from_buffer,
     point_cloud_message,
 )
-from monodepth2_ros.ros.diagnostics import FrameStats, ThrottledReporter, diagnostic_status
+from monodepth2_ros.ros.node_common import (
+    TOPIC_DIAGNOSTICS,
+    TOPIC_IMAGE,
+    CameraNode,
+    Runtime,
+    RuntimeParameters,
+    input_qos,
+    keep_last_qos,
+    node_status,
+    resolve_topic,
+    run_node,
+    start_diagnostics,
+    subscribe_images,
+)
 from monodepth2_ros.ros.parameters import DepthNodeParameters, declare_parameters
 from monodepth2_ros.ros.pose_scale import TOPIC_SCALE, ScaleLink
-from monodepth2_ros.ros.worker import LatestOnlyWorker
 
 __all__ = [
     "NODE_NAME",
@@ -79,44 +85,21 @@ __all__ = [
 ]
 
 NODE_NAME = "depth_node"
-TOPIC_IMAGE = "image"
-TOPIC_COMPRESSED_SUFFIX = "/compressed"
 TOPIC_CAMERA_INFO = "camera_info"
 TOPIC_DEPTH = "depth"
 TOPIC_DEPTH_CAMERA_INFO = "depth/camera_info"
 TOPIC_COLORED = "depth/colored"
 TOPIC_POINTS = "points"
-TOPIC_DIAGNOSTICS = "/diagnostics"
 
-DIAGNOSTICS_PERIOD_S = 1.0
-# No image for this long while images had been coming: a diagnostics warning.
-STALE_INPUT_S = 5.0
 # A CameraInfo for another size is scaled to the image when the aspect ratios agree this closely.
 ASPECT_RATIO_TOLERANCE = 0.01
 # Outputs keep only the newest message: a late subscriber wants the current depth, not a backlog.
 OUTPUT_QUEUE_DEPTH = 1
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_MISSING_INPUT = 2
-
-
-def input_qos(reliability: str) -> QoSProfile:
-    """Sensor-data style QoS for camera topics: keep last 1, volatile, the given reliability."""
-    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=1, reliability=policy, durability=DurabilityPolicy.VOLATILE
-    )
-
 
 def output_qos() -> QoSProfile:
     """Reliable keep-last-1: matched by reliable and best-effort subscribers alike (RViz, recorders)."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=OUTPUT_QUEUE_DEPTH,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.VOLATILE,
-    )
+    return keep_last_qos(OUTPUT_QUEUE_DEPTH, ReliabilityPolicy.RELIABLE)
 
 
 def build_estimator(params: DepthNodeParameters) -> DepthEstimator:
@@ -141,51 +124,27 @@ class _Frame:
     camera: _CameraState
 
 
-@dataclass(frozen=True)
-class _Runtime:
-    """Everything a frame reads that parameters can change; swapped as a whole, never mutated."""
-
-    params: DepthNodeParameters
-    scale: ScaleSource
-
-
-class DepthNode(Node):
+class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
     """Monodepth2 depth for one camera. See the module docstring for topics and the README.
 
     Args:
         estimator: an already built estimator (tests, the bringup sharing one); None loads the
             checkpoint named by the ``weights`` parameter. Its scale should be 1 (see
             :func:`build_estimator`); any other is divided out.
-        node_name: the node's name.
-        **node_kwargs: passed to ``rclpy.node.Node`` (``namespace``, ``context``, ``cli_args``,
-            ``parameter_overrides``, ...).
-    Raises:
-        ConfigError, CheckpointError, MissingInputError: bad parameters or checkpoint, at start-up.
+        node_name, **node_kwargs: see :class:`CameraNode`, which also lists the start-up errors.
     """
 
-    def __init__(self, *, estimator: DepthEstimator | None = None, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
-        super().__init__(node_name, **node_kwargs)
-        self._worker: LatestOnlyWorker[_Frame] | None = None
-        try:
-            self._set_up(estimator)
-        except BaseException:
-            if self._worker is not None:
-                self._worker.stop()
-            super().destroy_node()
-            raise
+    default_name = NODE_NAME
 
     # ------------------------------------------------------------------------------------------
-    # start-up
+    # start-up (called by CameraNode, which has made self._frames, _stats and _reporter)
 
     def _set_up(self, estimator: DepthEstimator | None) -> None:
         params = declare_parameters(self, DepthNodeParameters)
         self._estimator = estimator if estimator is not None else build_estimator(params)
-        self._runtime = _Runtime(params, self._make_scale(params))
-        self._reporter = ThrottledReporter(self.get_logger().warning)
-        self._stats = FrameStats()
+        self._runtime = RuntimeParameters(self, params, self._estimator.info, self._make_scale)
         self._camera = _CameraState()
         self._warned_uncalibrated = False
-        self._last_error: str | None = None
         self._depth_buffer = MessageBuffer()
         self._colored_buffer = MessageBuffer()
         self._cloud_buffer = MessageBuffer()
@@ -195,43 +154,30 @@ class DepthNode(Node):
         self._depth_info_pub = self.create_publisher(CameraInfo, TOPIC_DEPTH_CAMERA_INFO, qos)
         self._colored_pub = self.create_publisher(Image, TOPIC_COLORED, qos)
         self._points_pub = self.create_publisher(PointCloud2, TOPIC_POINTS, qos)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, 10)
-        self._scale_link = ScaleLink(self, lambda: self._runtime.scale, lambda text: self._reporter.report("bad_scale", text))
-        self._scale_link.install(self._runtime.scale)
+        self._scale_link = ScaleLink(
+            self, lambda: self._runtime.current.scale, lambda text: self._reporter.report("bad_scale", text)
+        )
+        self._scale_link.install(self._runtime.current.scale)
 
-        self._worker = LatestOnlyWorker(self._process, self._on_worker_error, name=f"{self.get_name()}_inference")
-        self._worker.start()
+        self._frames.start()
 
         camera_qos = input_qos(params.qos_reliability)
-        if params.input_transport == "compressed":
-            self._image_topic = self._resolve(TOPIC_IMAGE) + TOPIC_COMPRESSED_SUFFIX
-            self._image_sub = self.create_subscription(CompressedImage, self._image_topic, self._on_image, camera_qos)
-        else:
-            self._image_sub = self.create_subscription(Image, TOPIC_IMAGE, self._on_image, camera_qos)
-            self._image_topic = self._image_sub.topic_name
+        self._image_sub, self._image_topic = subscribe_images(self, params.input_transport, camera_qos, self._on_image)
         self._info_sub = self.create_subscription(CameraInfo, TOPIC_CAMERA_INFO, self._on_camera_info, camera_qos)
         self._info_topic = self._info_sub.topic_name
 
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        # Iron and newer separate checking (on-set) from applying (post-set); Humble has on-set only.
-        self._apply_in_validate = not hasattr(self, "add_post_set_parameters_callback")
-        if not self._apply_in_validate:
-            self.add_post_set_parameters_callback(self._apply_parameters)
-        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        self._runtime.watch(self._scale_link.install)
+        self._diagnostics_timer = start_diagnostics(self, self._diagnostic_status)
 
         info = self._estimator.info
         self.get_logger().info(
             f"ready: ResNet-{info.num_layers} {info.width}x{info.height} on {self._estimator.device} "
             f"{self._estimator.precision}; {self._image_topic} ({params.input_transport}, {params.qos_reliability}) "
-            f"+ {self._info_topic}; scale {self._runtime.scale.describe()}"
+            f"+ {self._info_topic}; scale {self._runtime.current.scale.describe()}"
         )
 
-    def _resolve(self, topic: str) -> str:
-        resolve = getattr(self, "resolve_topic_name", None)  # rclpy >= Humble
-        return resolve(topic) if resolve is not None else topic
-
     def _make_scale(self, params: DepthNodeParameters) -> ScaleSource:
-        source = make_scale_source(params.scale_request(self._estimator.info, self._resolve(TOPIC_SCALE)))
+        source = make_scale_source(params.scale_request(self._estimator.info, resolve_topic(self, TOPIC_SCALE)))
         if source.observes == OBSERVES_MOTION:
             raise ConfigError(
                 f"scale_mode {params.scale_mode!r} estimates the scale from the pose network's motion, which the "
@@ -240,72 +186,7 @@ class DepthNode(Node):
         return source
 
     # ------------------------------------------------------------------------------------------
-    # parameters at run time
-
-    def _candidate(self, changes: list) -> DepthNodeParameters:
-        values = self._runtime.params.as_dict()
-        for parameter in changes:
-            if parameter.name in values:
-                values[parameter.name] = parameter.value
-        return DepthNodeParameters.from_mapping(values)
-
-    def _validate_parameters(self, changes: list) -> SetParametersResult:
-        try:
-            params = self._candidate(changes)
-            scale = self._make_scale(params) if self._scale_changed(params) else self._runtime.scale
-        except ConfigError as err:
-            return SetParametersResult(successful=False, reason=str(err))
-        if self._apply_in_validate:
-            self._install(params, scale)
-        return SetParametersResult(successful=True)
-
-    def _apply_parameters(self, changes: list) -> None:
-        params = self._candidate(changes)
-        scale = self._make_scale(params) if self._scale_changed(params) else self._runtime.scale
-        self._install(params, scale)
-
-    def _scale_changed(self, params: DepthNodeParameters) -> bool:
-        info = self._estimator.info
-        return params.scale_request(info) != self._runtime.params.scale_request(info)
-
-    def _install(self, params: DepthNodeParameters, scale: ScaleSource) -> None:
-        before = self._runtime.params.as_dict()
-        changed = {name: value for name, value in params.as_dict().items() if before[name] != value}
-        scale_changed = scale is not self._runtime.scale
-        self._runtime = _Runtime(params, scale)
-        if scale_changed:
-            self._scale_link.install(scale)
-        if changed:
-            summary = ", ".join(f"{name}={value!r}" for name, value in changed.items())
-            self.get_logger().info(f"parameters updated: {summary}")
-
-    @property
-    def parameters(self) -> DepthNodeParameters:
-        """The parameters in effect."""
-        return self._runtime.params
-
-    @property
-    def scale(self) -> float:
-        """Metres per network unit in effect."""
-        return self._runtime.scale.scale
-
-    @property
-    def estimator(self) -> DepthEstimator:
-        return self._estimator
-
-    @property
-    def stats(self) -> FrameStats:
-        return self._stats
-
-    @property
-    def is_idle(self) -> bool:
-        """No frame running or waiting in the worker."""
-        return self._worker is None or self._worker.idle
-
-    @property
-    def problem_counts(self) -> dict[str, int]:
-        """Bad-input reports per kind since start (``bad_image``, ``no_camera_info``, ...)."""
-        return self._reporter.counts()
+    # read-only views (with CameraNode's parameters, scale, estimator, stats, is_idle, problem_counts)
 
     @property
     def has_camera_info(self) -> bool:
@@ -329,18 +210,20 @@ class DepthNode(Node):
             params.publish_camera_info and self._depth_info_pub.get_subscription_count() > 0,
         )
 
-    def _scale_wanted(self, runtime: _Runtime) -> bool:
+    def _scale_wanted(self, runtime: Runtime[DepthNodeParameters]) -> bool:
         """The scale is estimated from depth and another node listens to it (e.g. a shared pose node)."""
         return runtime.scale.observes == OBSERVES_DEPTH and self._scale_link.has_subscribers()
 
+    def _frame_wanted(self, runtime: Runtime[DepthNodeParameters]) -> bool:
+        """An image output or another node's scale needs the next frame."""
+        depth, colored, points, _ = self._outputs_wanted(runtime.params)
+        return depth or colored or points or self._scale_wanted(runtime)
+
     def _on_image(self, msg: Image | CompressedImage) -> None:
-        self._stats.image_received()
-        depth, colored, points, _ = self._outputs_wanted(self._runtime.params)
-        if not (depth or colored or points or self._scale_wanted(self._runtime)):
-            self._stats.frame_skipped_idle()
-            return
-        if self._worker.submit(_Frame(msg=msg, received=time.monotonic(), camera=self._camera)):
-            self._stats.frame_dropped()
+        self._frames.receive(
+            lambda: self._frame_wanted(self._runtime.current),
+            lambda: _Frame(msg=msg, received=time.monotonic(), camera=self._camera),
+        )
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
@@ -366,21 +249,12 @@ class DepthNode(Node):
     # ------------------------------------------------------------------------------------------
     # the worker: decode, infer, publish
 
-    def _reject(self, kind: str, message: str) -> None:
-        self._stats.frame_rejected()
-        self._reporter.report(kind, message)
-
-    def _on_worker_error(self, err: BaseException) -> None:
-        self._stats.frame_rejected()
-        self._last_error = f"{type(err).__name__}: {err}"
-        self._reporter.report("inference_error", f"frame failed ({self._last_error}); waiting for the next one")
-
     def _intrinsics(self, camera: _CameraState, height: int, width: int, params: DepthNodeParameters) -> np.ndarray | None:
         """K for an ``height x width`` image, or None (reported) when the frame cannot be used."""
         if camera.model is None:
             if camera.uncalibrated or not params.wait_for_camera_info:
                 return default_intrinsics(height, width)
-            self._reject(
+            self._frames.reject(
                 "no_camera_info",
                 f"dropping image: no CameraInfo received on {self._info_topic} yet; expected one before "
                 "the images (or set wait_for_camera_info:=false to use default intrinsics)",
@@ -392,7 +266,7 @@ class DepthNode(Node):
             return K
         info_aspect = model.width / model.height
         if abs(width / height - info_aspect) > ASPECT_RATIO_TOLERANCE * info_aspect:
-            self._reject(
+            self._frames.reject(
                 "camera_info_size",
                 f"dropping image: {self._image_topic} is {width}x{height} but CameraInfo on {self._info_topic} "
                 f"is for {model.width}x{model.height} (another aspect ratio); expected the calibration of these images",
@@ -406,12 +280,10 @@ class DepthNode(Node):
         return np.asarray(scale_intrinsics(K, (model.height, model.width), (height, width)), dtype=np.float64)
 
     def _process(self, frame: _Frame) -> None:
-        runtime = self._runtime
+        runtime = self._runtime.current
         params = runtime.params
-        try:
-            rgb = decode_image(frame.msg)
-        except DatasetError as err:
-            self._reject("bad_image", f"dropping image from {self._image_topic}: {err}")
+        rgb = self._frames.decode(frame.msg, self._image_topic)
+        if rgb is None:
             return
         height, width = rgb.shape[:2]
         K = self._intrinsics(frame.camera, height, width, params)
@@ -492,74 +364,26 @@ class DepthNode(Node):
         return point_cloud_message(cloud, header, self._cloud_buffer)
 
     # ------------------------------------------------------------------------------------------
-    # diagnostics and shutdown
+    # diagnostics
 
-    def _publish_diagnostics(self) -> None:
+    def _diagnostic_status(self) -> Any:
         snapshot = self._stats.snapshot()
-        runtime = self._runtime
+        runtime = self._runtime.current
         camera = self._camera
         warnings = []
         if camera.uncalibrated:
             warnings.append("camera uncalibrated: default intrinsics")
         elif camera.model is None and snapshot.received and runtime.params.wait_for_camera_info:
             warnings.append(f"waiting for CameraInfo on {self._info_topic}")
-        if snapshot.received and snapshot.last_input_age_s > STALE_INPUT_S:
-            warnings.append(f"no image for {snapshot.last_input_age_s:.0f} s")
-        if self._last_error is not None:
-            warnings.append(f"last frame error: {self._last_error}")
-            self._last_error = None
+        warnings += self._frames.input_warnings(snapshot)
         if runtime.scale.warning is not None:
             warnings.append(runtime.scale.warning)
-        estimator = self._estimator
-        status = diagnostic_status(
-            snapshot,
-            name=f"{self.get_name()}: depth",
-            hardware_id=str(estimator.device),
-            values={
-                "scale (m per unit)": f"{runtime.scale.scale:.6g}",
-                "scale mode": runtime.scale.mode,
-                "metric": str(runtime.scale.is_metric).lower(),
-                **runtime.scale.details(),
-                "device": str(estimator.device),
-                "precision": estimator.precision,
-                "network size": f"{estimator.info.width}x{estimator.info.height}",
-                "image topic": self._image_topic,
-            },
-            warnings=warnings,
-        )
-        message = DiagnosticArray()
-        message.header.stamp = self.get_clock().now().to_msg()
-        message.status = [status]
-        self._diagnostics_pub.publish(message)
-
-    def destroy_node(self) -> None:
-        """Stop the worker (letting a running frame finish), then destroy the node."""
-        if self._worker is not None:
-            self._worker.stop()
-        super().destroy_node()
+        return node_status(self, "depth", snapshot, runtime.scale, self._estimator, self._image_topic, {}, warnings)
 
 
 def main(args: list[str] | None = None) -> int:
     """``ros2 run monodepth2_ros depth_node``: spin until Ctrl-C; exit 1 (2: missing input) on a start-up error."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DepthNode()
-        rclpy.spin(node)
-    except MissingInputError as err:
-        rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {err}")
-        return EXIT_MISSING_INPUT
-    except Monodepth2Error as err:
-        rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {err}")
-        return EXIT_FAILURE
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return EXIT_OK
+    return run_node(DepthNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

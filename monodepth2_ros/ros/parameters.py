@@ -5,9 +5,10 @@ is read-only (fixed at start-up) in its metadata. The node declares exactly thes
 these descriptors, the YAML file holds exactly these defaults, and the README table is generated
 from them; tests keep the three in step. This module imports no ROS package, so the CLI and the
 tests can read the table anywhere; :func:`parameter_descriptor` imports ``rcl_interfaces`` lazily.
-The machinery (:func:`parameter_specs`, :func:`parameters_yaml`, :func:`declare_parameters`, ...)
-takes the table's dataclass, so other nodes (the pose node) describe theirs the same way, and the
-scale parameters both nodes share are declared once here (:func:`scale_mode_parameter`, ...).
+The machinery (:class:`ParameterTable`, :func:`parameter_specs`, :func:`parameters_yaml`,
+:func:`declare_parameters`, :func:`parameters_main`, ...) takes the table's dataclass, so other nodes
+(the pose node) describe theirs the same way, and the parameters both nodes share are declared once
+here (:func:`weights_parameter`, :func:`scale_mode_parameter`, ...).
 
 Regenerate the YAML and the docs table with::
 
@@ -23,7 +24,7 @@ import math
 import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.inference.device import PRECISIONS
@@ -39,6 +40,7 @@ from monodepth2_ros.model.checkpoint import CheckpointInfo
 
 __all__ = [
     "ParameterSpec",
+    "ParameterTable",
     "DepthNodeParameters",
     "DEPTH_NODE_PARAMETERS",
     "parameter_specs",
@@ -47,7 +49,13 @@ __all__ = [
     "parameters_markdown_table",
     "values_from_mapping",
     "declare_parameters",
+    "parameters_main",
     "param",
+    "weights_parameter",
+    "device_parameter",
+    "precision_parameter",
+    "input_transport_parameter",
+    "qos_reliability_parameter",
     "scale_mode_parameter",
     "scale_factor_parameter",
     "scale_window_parameter",
@@ -78,6 +86,8 @@ _TILT_BOUNDS = (1.0, 89.0)
 _WINDOW_BOUNDS = (1, 10000)
 
 _INFERENCE_DEFAULTS = InferenceConfig()
+
+_Table = TypeVar("_Table", bound="ParameterTable")
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,48 @@ def param(
 
 _param = param
 
+
+def weights_parameter(folder: str) -> Any:
+    """The read-only ``weights`` field; ``folder`` says which files the checkpoint folder holds."""
+    return param("", f"{folder}; empty uses the model bundled with the package.", read_only=True)
+
+
+def device_parameter() -> Any:
+    return param(
+        _INFERENCE_DEFAULTS.device, "Inference device: auto (CUDA when present), cpu, cuda or cuda:N.", read_only=True
+    )
+
+
+def precision_parameter(note: str = "") -> Any:
+    """The read-only ``precision`` field; ``note`` is appended to the fp16 remark (``"; ..."``)."""
+    return param(
+        _INFERENCE_DEFAULTS.precision,
+        f"Numeric precision of the network (fp16 needs CUDA{note}).",
+        read_only=True,
+        choices=PRECISIONS,
+    )
+
+
+def input_transport_parameter() -> Any:
+    return param(
+        "raw",
+        "raw subscribes sensor_msgs/Image on image; compressed subscribes CompressedImage on the "
+        "image topic plus /compressed (after remapping, as image_transport does).",
+        read_only=True,
+        choices=INPUT_TRANSPORTS,
+    )
+
+
+def qos_reliability_parameter(subscriptions: str) -> Any:
+    """The read-only ``qos_reliability`` field; ``subscriptions`` names what it applies to."""
+    return param(
+        "best_effort",
+        f"Reliability of {subscriptions} (history keep-last 1); best_effort matches every publisher.",
+        read_only=True,
+        choices=QOS_RELIABILITIES,
+    )
+
+
 SCALE_MODE_HELP = (
     "Metres per network unit (depth and pose translation): auto (stereo scale for stereo-trained "
     "checkpoints, else 1), none (relative, 1), fixed (scale_factor), stereo (5.4), shared (the value "
@@ -174,45 +226,52 @@ def scale_window_parameter(what: str) -> Any:
     )
 
 
+class ParameterTable:
+    """Base of a node's parameter table: a frozen dataclass whose fields are :func:`param` fields.
+
+    Every field is checked against its spec when an instance is made (a subclass's
+    ``__post_init__`` calls this one's, then checks how the values go together).
+    """
+
+    # The node, for messages ("depth node").
+    NODE: ClassVar[str] = "node"
+
+    def __post_init__(self) -> None:
+        for spec in parameter_specs(type(self)):
+            spec.check(getattr(self, spec.name))
+
+    @classmethod
+    def from_mapping(cls: type[_Table], values: Mapping[str, Any]) -> _Table:
+        """Validated parameters from ``name -> value``; missing names take their defaults.
+
+        Integers are accepted for double parameters (YAML writes ``1`` for ``1.0``).
+
+        Raises:
+            ConfigError: an unknown name, a wrong type, a value out of bounds or inconsistent values.
+        """
+        return cls(**values_from_mapping(cls, values, cls.NODE))
+
+    def as_dict(self) -> dict[str, Any]:
+        """``name -> value`` of every parameter, in declaration order."""
+        return {spec.name: getattr(self, spec.name) for spec in parameter_specs(type(self))}
+
+
 @dataclass(frozen=True)
-class DepthNodeParameters:
+class DepthNodeParameters(ParameterTable):
     """Every depth-node parameter with its default; build validated instances with :meth:`from_mapping`."""
 
-    weights: str = _param(
-        "",
-        "Checkpoint folder (encoder.pth + depth.pth); empty uses the model bundled with the package.",
-        read_only=True,
-    )
-    device: str = _param(
-        _INFERENCE_DEFAULTS.device,
-        "Inference device: auto (CUDA when present), cpu, cuda or cuda:N.",
-        read_only=True,
-    )
-    precision: str = _param(
-        _INFERENCE_DEFAULTS.precision,
-        "Numeric precision of the network (fp16 needs CUDA).",
-        read_only=True,
-        choices=PRECISIONS,
-    )
+    NODE: ClassVar[str] = "depth node"
+
+    weights: str = weights_parameter("Checkpoint folder (encoder.pth + depth.pth)")
+    device: str = device_parameter()
+    precision: str = precision_parameter()
     post_process: bool = _param(
         _INFERENCE_DEFAULTS.post_process,
         "Flip post-processing of the paper (better borders, twice the network cost).",
         read_only=True,
     )
-    input_transport: str = _param(
-        "raw",
-        "raw subscribes sensor_msgs/Image on image; compressed subscribes CompressedImage on the "
-        "image topic plus /compressed (after remapping, as image_transport does).",
-        read_only=True,
-        choices=INPUT_TRANSPORTS,
-    )
-    qos_reliability: str = _param(
-        "best_effort",
-        "Reliability of the image and camera_info subscriptions (history keep-last 1); best_effort "
-        "matches every publisher.",
-        read_only=True,
-        choices=QOS_RELIABILITIES,
-    )
+    input_transport: str = input_transport_parameter()
+    qos_reliability: str = qos_reliability_parameter("the image and camera_info subscriptions")
     use_rectified_p: bool = _param(
         False,
         "Take the intrinsics from CameraInfo P (rectified image, e.g. image_rect) instead of K (raw image).",
@@ -290,23 +349,11 @@ class DepthNodeParameters:
     publish_camera_info: bool = _param(True, "Publish depth/camera_info (intrinsics of the depth image).")
 
     def __post_init__(self) -> None:
-        for spec in parameter_specs():
-            spec.check(getattr(self, spec.name))
+        super().__post_init__()
         if not self.min_depth < self.max_depth:
             raise ConfigError(f"min_depth ({self.min_depth}) must be smaller than max_depth ({self.max_depth})")
         if not self.color_min < self.color_max:
             raise ConfigError(f"color_min ({self.color_min}) must be smaller than color_max ({self.color_max})")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> DepthNodeParameters:
-        """Validated parameters from ``name -> value``; missing names take their defaults.
-
-        Integers are accepted for double parameters (YAML writes ``1`` for ``1.0``).
-
-        Raises:
-            ConfigError: an unknown name, a wrong type, a value out of bounds or inconsistent values.
-        """
-        return cls(**values_from_mapping(cls, values, "depth node"))
 
     def scale_request(self, info: CheckpointInfo, origin: str = "") -> ScaleRequest:
         """What the scale source is built from (``origin``: the topic shared scales come from)."""
@@ -328,9 +375,6 @@ class DepthNodeParameters:
             post_process=self.post_process,
             scale=1.0,
         )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {spec.name: getattr(self, spec.name) for spec in parameter_specs()}
 
 
 def parameter_specs(table: type | None = None) -> tuple[ParameterSpec, ...]:
@@ -485,14 +529,34 @@ def parameters_markdown_table(table: type | None = None) -> str:
     return "\n".join(rows) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Print the depth node's parameter table.")
+def parameters_main(
+    argv: list[str] | None, table: type, node: str, module: str, config_file: str, markdown_help: str
+) -> int:
+    """The command line of a table's module: print its params file (``--yaml``) or docs table (``--markdown``).
+
+    Args:
+        table: the parameters dataclass.
+        node: the node's name (``depth_node``).
+        module: the module run with ``python -m``, named in the file's header.
+        config_file: the params file it regenerates, for the help.
+        markdown_help: the help of ``--markdown`` (which table it prints).
+    """
+    parser = argparse.ArgumentParser(description=f"Print the {node.replace('_', ' ')}'s parameter table.")
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--yaml", action="store_true", help="the params file (config/depth.yaml)")
-    group.add_argument("--markdown", action="store_true", help="the README table")
+    group.add_argument("--yaml", action="store_true", help=f"the params file ({config_file})")
+    group.add_argument("--markdown", action="store_true", help=markdown_help)
     options = parser.parse_args(argv)
-    sys.stdout.write(parameters_yaml() if options.yaml else parameters_markdown_table())
+    if options.yaml:
+        sys.stdout.write(parameters_yaml(table=table, node=node, module=module))
+    else:
+        sys.stdout.write(parameters_markdown_table(table))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return parameters_main(
+        argv, DepthNodeParameters, "depth_node", "monodepth2_ros.ros.parameters", "config/depth.yaml", "the README table"
+    )
 
 
 if __name__ == "__main__":

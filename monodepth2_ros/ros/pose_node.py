@@ -32,17 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry, Path
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
-from monodepth2_ros.errors import ConfigError, DatasetError, MissingInputError, Monodepth2Error
+from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.inference.estimators import PoseEstimator
 from monodepth2_ros.inference.odometry import (
     NS_PER_S,
@@ -62,9 +57,19 @@ from monodepth2_ros.inference.scale import (
     make_scale_source,
 )
 from monodepth2_ros.inference.weights import resolve_weights
-from monodepth2_ros.ros.conversions import decode_image
-from monodepth2_ros.ros.depth_node import input_qos
-from monodepth2_ros.ros.diagnostics import FrameStats, ThrottledReporter, diagnostic_status
+from monodepth2_ros.ros.node_common import (
+    TOPIC_IMAGE,
+    CameraNode,
+    Runtime,
+    RuntimeParameters,
+    input_qos,
+    keep_last_qos,
+    node_status,
+    resolve_topic,
+    run_node,
+    start_diagnostics,
+    subscribe_images,
+)
 from monodepth2_ros.ros.parameters import declare_parameters
 from monodepth2_ros.ros.pose_messages import (
     UNKNOWN_VARIANCE,
@@ -78,7 +83,6 @@ from monodepth2_ros.ros.pose_messages import (
 from monodepth2_ros.ros.pose_parameters import PoseNodeParameters
 from monodepth2_ros.ros.pose_scale import TOPIC_SCALE, ScaleLink
 from monodepth2_ros.ros.pose_tf import TfBridge
-from monodepth2_ros.ros.worker import LatestOnlyWorker
 
 __all__ = [
     "NODE_NAME",
@@ -95,12 +99,9 @@ __all__ = [
 ]
 
 NODE_NAME = "pose_node"
-TOPIC_IMAGE = "image"
-TOPIC_COMPRESSED_SUFFIX = "/compressed"
 TOPIC_ODOM = "odom"
 TOPIC_PATH = "path"
 TOPIC_TF = "/tf"
-TOPIC_DIAGNOSTICS = "/diagnostics"
 SERVICE_RESET = "~/reset"
 
 # Where the camera mount came from.
@@ -108,16 +109,10 @@ MOUNT_TF = "tf"
 MOUNT_PARAMETERS = "parameters"
 MOUNT_DEFAULT = "default"
 
-DIAGNOSTICS_PERIOD_S = 1.0
-STALE_INPUT_S = 5.0
 # Odometry is small and filters (robot_localization) read every message: keep a few, reliably.
 ODOM_QUEUE_DEPTH = 10
 # Reference odometry (wheels at up to a few hundred Hz): keep a burst, take any publisher.
 REFERENCE_QUEUE_DEPTH = 50
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_MISSING_INPUT = 2
 
 
 def build_pose_estimator(params: PoseNodeParameters) -> PoseEstimator:
@@ -125,24 +120,10 @@ def build_pose_estimator(params: PoseNodeParameters) -> PoseEstimator:
     return PoseEstimator(resolve_weights(params.weights), params.inference_config())
 
 
-def _qos(depth: int, reliability: ReliabilityPolicy) -> QoSProfile:
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=reliability, durability=DurabilityPolicy.VOLATILE
-    )
-
-
 @dataclass(frozen=True)
 class _Frame:
     msg: Image | CompressedImage
     received: float
-
-
-@dataclass(frozen=True)
-class _Runtime:
-    """Everything a frame reads that parameters can change; swapped as a whole, never mutated."""
-
-    params: PoseNodeParameters
-    scale: ScaleSource
 
 
 @dataclass(frozen=True)
@@ -171,7 +152,7 @@ class _Events:
             return dict(self._counts)
 
 
-class PoseNode(Node):
+class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
     """Monodepth2 visual odometry for one camera. See the module docstring and the README.
 
     Args:
@@ -179,40 +160,25 @@ class PoseNode(Node):
             with its interface (``estimate(rgb_a, rgb_b) -> RelativeMotion``, ``scale``, ``info``,
             ``device``, ``precision``); None loads the checkpoint named by ``weights``. Its scale
             should be 1; any other is divided out.
-        node_name: the node's name.
-        **node_kwargs: passed to ``rclpy.node.Node`` (``namespace``, ``context``, ``cli_args``,
-            ``parameter_overrides``, ...).
-    Raises:
-        ConfigError, CheckpointError, MissingInputError: bad parameters or checkpoint, at start-up.
+        node_name, **node_kwargs: see :class:`CameraNode`, which also lists the start-up errors.
     """
 
-    def __init__(self, *, estimator: PoseEstimator | None = None, node_name: str = NODE_NAME, **node_kwargs: Any) -> None:
-        super().__init__(node_name, **node_kwargs)
-        self._worker: LatestOnlyWorker[_Frame] | None = None
-        try:
-            self._set_up(estimator)
-        except BaseException:
-            if self._worker is not None:
-                self._worker.stop()
-            super().destroy_node()
-            raise
+    default_name = NODE_NAME
 
     # ------------------------------------------------------------------------------------------
-    # start-up
+    # start-up (called by CameraNode, which has made self._frames, _stats and _reporter)
 
     def _set_up(self, estimator: PoseEstimator | None) -> None:
         params = declare_parameters(self, PoseNodeParameters)
-        self._reporter = ThrottledReporter(self.get_logger().warning)
-        self._stats = FrameStats()
         self._events = _Events()
-        self._reference_topic = self._resolve(params.scale_odometry_topic)
-        if self._reference_topic == self._resolve(TOPIC_ODOM):
+        self._reference_topic = resolve_topic(self, params.scale_odometry_topic)
+        if self._reference_topic == resolve_topic(self, TOPIC_ODOM):
             raise ConfigError(
                 f"scale_odometry_topic {params.scale_odometry_topic!r} is this node's own output {self._reference_topic}; "
                 "expected an external odometry (wheels, GNSS)"
             )
         self._estimator = estimator if estimator is not None else build_pose_estimator(params)
-        self._runtime = _Runtime(params, self._make_scale(params))
+        self._runtime = RuntimeParameters(self, params, self._estimator.info, self._make_scale)
         self._integrator = OdometryIntegrator(params.odometry_config())
         self._reference_rgb: np.ndarray | None = None
         self._path: deque[Any] = deque(maxlen=params.path_max_length)
@@ -221,33 +187,24 @@ class PoseNode(Node):
         self._warned_default_mount = False
         self._reset_requested = threading.Event()
         self._continuity_lost = False
-        self._last_error: str | None = None
         self._tf = TfBridge(self)
 
-        self._odom_pub = self.create_publisher(Odometry, TOPIC_ODOM, _qos(ODOM_QUEUE_DEPTH, ReliabilityPolicy.RELIABLE))
-        self._path_pub = self.create_publisher(Path, TOPIC_PATH, _qos(1, ReliabilityPolicy.RELIABLE))
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, 10)
-        self._scale_link = ScaleLink(self, lambda: self._runtime.scale, lambda text: self._reporter.report("bad_scale", text))
+        reliable = ReliabilityPolicy.RELIABLE
+        self._odom_pub = self.create_publisher(Odometry, TOPIC_ODOM, keep_last_qos(ODOM_QUEUE_DEPTH, reliable))
+        self._path_pub = self.create_publisher(Path, TOPIC_PATH, keep_last_qos(1, reliable))
+        self._scale_link = ScaleLink(
+            self, lambda: self._runtime.current.scale, lambda text: self._reporter.report("bad_scale", text)
+        )
         self._reference_sub = None
-        self._install_scale_inputs(self._runtime.scale)
+        self._install_scale_inputs(self._runtime.current.scale)
 
-        self._worker = LatestOnlyWorker(self._process, self._on_worker_error, name=f"{self.get_name()}_inference")
-        self._worker.start()
+        self._frames.start()
         camera_qos = input_qos(params.qos_reliability)
-        if params.input_transport == "compressed":
-            self._image_topic = self._resolve(TOPIC_IMAGE) + TOPIC_COMPRESSED_SUFFIX
-            self._image_sub = self.create_subscription(CompressedImage, self._image_topic, self._on_image, camera_qos)
-        else:
-            self._image_sub = self.create_subscription(Image, TOPIC_IMAGE, self._on_image, camera_qos)
-            self._image_topic = self._image_sub.topic_name
+        self._image_sub, self._image_topic = subscribe_images(self, params.input_transport, camera_qos, self._on_image)
         self._reset_service = self.create_service(Trigger, SERVICE_RESET, self._on_reset)
 
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        # Iron and newer separate checking (on-set) from applying (post-set); Humble has on-set only.
-        self._apply_in_validate = not hasattr(self, "add_post_set_parameters_callback")
-        if not self._apply_in_validate:
-            self.add_post_set_parameters_callback(self._apply_parameters)
-        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        self._runtime.watch(self._install_scale_inputs)
+        self._diagnostics_timer = start_diagnostics(self, self._diagnostic_status)
 
         if params.publish_tf and not self._tf.available:
             self.get_logger().warning(
@@ -258,15 +215,11 @@ class PoseNode(Node):
         self.get_logger().info(
             f"ready: pose ResNet-{info.num_layers} {info.width}x{info.height} on {self._estimator.device} "
             f"{self._estimator.precision}; {self._image_topic} ({params.input_transport}, {params.qos_reliability}); "
-            f"{params.odom_frame} -> {params.base_frame}; scale {self._runtime.scale.describe()}"
+            f"{params.odom_frame} -> {params.base_frame}; scale {self._runtime.current.scale.describe()}"
         )
 
-    def _resolve(self, topic: str) -> str:
-        resolve = getattr(self, "resolve_topic_name", None)  # rclpy >= Humble
-        return resolve(topic) if resolve is not None else topic
-
     def _make_scale(self, params: PoseNodeParameters) -> ScaleSource:
-        origin = self._reference_topic if params.scale_mode == OdometryScale.mode else self._resolve(TOPIC_SCALE)
+        origin = self._reference_topic if params.scale_mode == OdometryScale.mode else resolve_topic(self, TOPIC_SCALE)
         source = make_scale_source(params.scale_request(self._estimator.info, origin))
         if source.observes == OBSERVES_DEPTH:
             raise ConfigError(
@@ -280,7 +233,7 @@ class PoseNode(Node):
         self._scale_link.install(source)
         wants_reference = isinstance(source, OdometryScale)
         if wants_reference and self._reference_sub is None:
-            qos = _qos(REFERENCE_QUEUE_DEPTH, ReliabilityPolicy.BEST_EFFORT)
+            qos = keep_last_qos(REFERENCE_QUEUE_DEPTH, ReliabilityPolicy.BEST_EFFORT)
             self._reference_sub = self.create_subscription(
                 Odometry, self._reference_topic, self._on_reference_odometry, qos
             )
@@ -289,69 +242,12 @@ class PoseNode(Node):
             self._reference_sub = None
 
     # ------------------------------------------------------------------------------------------
-    # parameters at run time
-
-    def _candidate(self, changes: list) -> PoseNodeParameters:
-        values = self._runtime.params.as_dict()
-        for parameter in changes:
-            if parameter.name in values:
-                values[parameter.name] = parameter.value
-        return PoseNodeParameters.from_mapping(values)
-
-    def _scale_for(self, params: PoseNodeParameters) -> ScaleSource:
-        info = self._estimator.info
-        if params.scale_request(info) == self._runtime.params.scale_request(info):
-            return self._runtime.scale
-        return self._make_scale(params)
-
-    def _validate_parameters(self, changes: list) -> SetParametersResult:
-        try:
-            params = self._candidate(changes)
-            scale = self._scale_for(params)
-        except ConfigError as err:
-            return SetParametersResult(successful=False, reason=str(err))
-        if self._apply_in_validate:
-            self._install(params, scale)
-        return SetParametersResult(successful=True)
-
-    def _apply_parameters(self, changes: list) -> None:
-        params = self._candidate(changes)
-        self._install(params, self._scale_for(params))
-
-    def _install(self, params: PoseNodeParameters, scale: ScaleSource) -> None:
-        before = self._runtime.params.as_dict()
-        changed = {name: value for name, value in params.as_dict().items() if before[name] != value}
-        scale_changed = scale is not self._runtime.scale
-        self._runtime = _Runtime(params, scale)
-        if scale_changed:
-            self._install_scale_inputs(scale)
-        if changed:
-            summary = ", ".join(f"{name}={value!r}" for name, value in changed.items())
-            self.get_logger().info(f"parameters updated: {summary}")
-
-    # ------------------------------------------------------------------------------------------
-    # read-only views (diagnostics, tests)
-
-    @property
-    def parameters(self) -> PoseNodeParameters:
-        return self._runtime.params
-
-    @property
-    def scale(self) -> float:
-        """Metres per network unit in effect."""
-        return self._runtime.scale.scale
+    # read-only views (diagnostics, tests; with CameraNode's parameters, scale, estimator, stats,
+    # is_idle, problem_counts)
 
     @property
     def scale_source(self) -> ScaleSource:
-        return self._runtime.scale
-
-    @property
-    def estimator(self) -> PoseEstimator:
-        return self._estimator
-
-    @property
-    def stats(self) -> FrameStats:
-        return self._stats
+        return self._runtime.current.scale
 
     @property
     def event_counts(self) -> dict[str, int]:
@@ -359,24 +255,15 @@ class PoseNode(Node):
         return self._events.snapshot()
 
     @property
-    def problem_counts(self) -> dict[str, int]:
-        """Warnings per kind since start (``bad_image``, ``nan_pose``, ``default_mount``, ...)."""
-        return self._reporter.counts()
-
-    @property
     def mount(self) -> tuple[np.ndarray, str] | None:
         """(T_base_camera, source) of the mount in use (source: ``tf``, ``parameters``, ``default``)."""
         mount = self._mount
         return None if mount is None else (mount.T_base_camera.copy(), mount.source)
 
-    @property
-    def is_idle(self) -> bool:
-        return self._worker is None or self._worker.idle
-
     # ------------------------------------------------------------------------------------------
     # callbacks: cheap, never block on inference
 
-    def _outputs_wanted(self, runtime: _Runtime) -> bool:
+    def _outputs_wanted(self, runtime: Runtime[PoseNodeParameters]) -> bool:
         """Some output has a reader: odom, path, this node's scale (when estimated here) or /tf."""
         params = runtime.params
         return (
@@ -387,40 +274,30 @@ class PoseNode(Node):
         )
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
-        self._stats.image_received()
-        if not self._outputs_wanted(self._runtime):
-            self._stats.frame_skipped_idle()
+        handed_over = self._frames.receive(
+            lambda: self._outputs_wanted(self._runtime.current),
+            lambda: _Frame(msg=msg, received=time.monotonic()),
+        )
+        if not handed_over:
             self._continuity_lost = True  # the next processed frame starts from the last pose
-            return
-        if self._worker.submit(_Frame(msg=msg, received=time.monotonic())):
-            self._stats.frame_dropped()
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         del request
         self._reset_requested.set()
         self._events.add("reset")
-        frame = self._runtime.params.odom_frame
+        frame = self._runtime.current.params.odom_frame
         response.success = True
         response.message = f"odometry reset: the next frame starts again at the identity in {frame!r}"
         self.get_logger().info(response.message)
         return response
 
     def _on_reference_odometry(self, msg: Odometry) -> None:
-        source = self._runtime.scale
+        source = self._runtime.current.scale
         if isinstance(source, OdometryScale):
             source.add_reference(stamp_to_ns(msg.header.stamp), pose_to_matrix(msg.pose.pose))
 
     # ------------------------------------------------------------------------------------------
     # the worker: decode, pair, infer, integrate, publish
-
-    def _reject(self, kind: str, message: str) -> None:
-        self._stats.frame_rejected()
-        self._reporter.report(kind, message)
-
-    def _on_worker_error(self, err: BaseException) -> None:
-        self._stats.frame_rejected()
-        self._last_error = f"{type(err).__name__}: {err}"
-        self._reporter.report("inference_error", f"frame failed ({self._last_error}); waiting for the next one")
 
     def _mount_for(self, camera_frame: str, params: PoseNodeParameters) -> _Mount:
         """The camera mount: from TF when available (looked up once per frame pair), else parameters."""
@@ -475,19 +352,17 @@ class PoseNode(Node):
             self._path = deque(self._path, maxlen=params.path_max_length)
 
     def _process(self, frame: _Frame) -> None:
-        runtime = self._runtime
+        runtime = self._runtime.current
         params = runtime.params
         self._apply_pending_state(params)
-        try:
-            rgb = decode_image(frame.msg)
-        except DatasetError as err:
-            self._reject("bad_image", f"dropping image from {self._image_topic}: {err}")
+        rgb = self._frames.decode(frame.msg, self._image_topic)
+        if rgb is None:
             return
         header = frame.msg.header
         stamp_ns = stamp_to_ns(header.stamp)
         check = self._integrator.check(stamp_ns)
         if check is FrameCheck.DUPLICATE:
-            self._reject(
+            self._frames.reject(
                 "duplicate_stamp",
                 f"dropping image from {self._image_topic}: same stamp as the previous one ({stamp_ns / NS_PER_S:.3f} s)",
             )
@@ -527,14 +402,15 @@ class PoseNode(Node):
         self._reference_rgb = rgb
         return self._integrator.start(stamp_ns, check)
 
-    def _integrate(self, rgb: np.ndarray, stamp_ns: int, mount: _Mount, runtime: _Runtime) -> OdometryEstimate | None:
+    def _integrate(
+        self, rgb: np.ndarray, stamp_ns: int, mount: _Mount, runtime: Runtime[PoseNodeParameters]
+    ) -> OdometryEstimate | None:
         """Run the network on (reference, current), scale, integrate; None when the pose is unusable."""
         motion = self._estimator.estimate(self._reference_rgb, rgb)
         if not np.isfinite(motion.T_b_a).all():
             self._integrator.skip(stamp_ns)
             self._events.add("nan_pose")
-            self._stats.frame_rejected()
-            self._reporter.report(
+            self._frames.reject(
                 "nan_pose",
                 f"dropping a non-finite pose from the network at {stamp_ns / NS_PER_S:.3f} s (e.g. fp16 overflow); "
                 "it is not integrated and the next frame is paired with the last good one",
@@ -571,15 +447,15 @@ class PoseNode(Node):
             self._path_pub.publish(path)
         if params.publish_tf and self._tf.can_broadcast:
             self._tf.send(transform_message(estimate.T_odom_base, estimate.stamp_ns, params.odom_frame, params.base_frame))
-        self._scale_link.publish_if_changed(self._runtime.scale)
+        self._scale_link.publish_if_changed(self._runtime.current.scale)
         self._last_estimate = estimate
 
     # ------------------------------------------------------------------------------------------
-    # diagnostics and shutdown
+    # diagnostics
 
-    def _publish_diagnostics(self) -> None:
+    def _diagnostic_status(self) -> Any:
         snapshot = self._stats.snapshot()
-        runtime = self._runtime
+        runtime = self._runtime.current
         params = runtime.params
         events = self._events.snapshot()
         warnings = []
@@ -590,76 +466,30 @@ class PoseNode(Node):
             warnings.append(f"camera mount of {mount.camera_frame or '(empty frame_id)'!r} not configured: default optical mount")
         if params.publish_tf and not self._tf.available:
             warnings.append("tf2_ros not installed: no TF broadcast")
-        if snapshot.received and snapshot.last_input_age_s > STALE_INPUT_S:
-            warnings.append(f"no image for {snapshot.last_input_age_s:.0f} s")
-        if self._last_error is not None:
-            warnings.append(f"last frame error: {self._last_error}")
-            self._last_error = None
+        warnings += self._frames.input_warnings(snapshot)
         if params.publish_tf:
             tf_state = "on" if self._tf.can_broadcast else "unavailable (tf2_ros not installed)"
         else:
             tf_state = "off (publish_tf false)"
         last = self._last_estimate
-        estimator = self._estimator
-        status = diagnostic_status(
-            snapshot,
-            name=f"{self.get_name()}: pose",
-            hardware_id=str(estimator.device),
-            values={
-                "scale (m per unit)": f"{runtime.scale.scale:.6g}",
-                "scale mode": runtime.scale.mode,
-                "metric": str(runtime.scale.is_metric).lower(),
-                **runtime.scale.details(),
-                "poses integrated": str(events.get("integrated", 0)),
-                "static frames": str(events.get("static", 0)),
-                "non-finite poses dropped": str(events.get("nan_pose", 0)),
-                "time jumps (odometry reset)": str(events.get("time_jump", 0)),
-                "gaps (restarted)": str(events.get("gap", 0)),
-                "reset requests": str(events.get("reset", 0)),
-                "distance (m)": "0" if last is None else f"{last.distance_m:.3f}",
-                "camera mount": "none yet" if mount is None else f"{mount.source}: {mount.base_frame} <- {mount.camera_frame}",
-                "tf broadcast": tf_state,
-                "frames": f"{params.odom_frame} -> {params.base_frame}",
-                "device": str(estimator.device),
-                "precision": estimator.precision,
-                "network size": f"{estimator.info.width}x{estimator.info.height}",
-                "image topic": self._image_topic,
-            },
-            warnings=warnings,
-        )
-        message = DiagnosticArray()
-        message.header.stamp = self.get_clock().now().to_msg()
-        message.status = [status]
-        self._diagnostics_pub.publish(message)
-
-    def destroy_node(self) -> None:
-        """Stop the worker (letting a running frame finish), then destroy the node."""
-        if self._worker is not None:
-            self._worker.stop()
-        super().destroy_node()
+        pose_values = {
+            "poses integrated": str(events.get("integrated", 0)),
+            "static frames": str(events.get("static", 0)),
+            "non-finite poses dropped": str(events.get("nan_pose", 0)),
+            "time jumps (odometry reset)": str(events.get("time_jump", 0)),
+            "gaps (restarted)": str(events.get("gap", 0)),
+            "reset requests": str(events.get("reset", 0)),
+            "distance (m)": "0" if last is None else f"{last.distance_m:.3f}",
+            "camera mount": "none yet" if mount is None else f"{mount.source}: {mount.base_frame} <- {mount.camera_frame}",
+            "tf broadcast": tf_state,
+            "frames": f"{params.odom_frame} -> {params.base_frame}",
+        }
+        return node_status(self, "pose", snapshot, runtime.scale, self._estimator, self._image_topic, pose_values, warnings)
 
 
 def main(args: list[str] | None = None) -> int:
     """``ros2 run monodepth2_ros pose_node``: spin until Ctrl-C; exit 1 (2: missing input) on a start-up error."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PoseNode()
-        rclpy.spin(node)
-    except MissingInputError as err:
-        rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {err}")
-        return EXIT_MISSING_INPUT
-    except Monodepth2Error as err:
-        rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {err}")
-        return EXIT_FAILURE
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return EXIT_OK
+    return run_node(PoseNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

@@ -12,35 +12,34 @@ Regenerate the YAML and the docs table with::
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 from monodepth2_ros.errors import ConfigError
-from monodepth2_ros.inference.device import PRECISIONS
 from monodepth2_ros.inference.estimators import InferenceConfig
 from monodepth2_ros.inference.odometry import OPTICAL_RPY, OdometryConfig
 from monodepth2_ros.inference.scale import DEFAULT_MIN_DISTANCE_M, ScaleRequest
 from monodepth2_ros.model.checkpoint import CheckpointInfo
 from monodepth2_ros.ros.parameters import (
-    INPUT_TRANSPORTS,
-    QOS_RELIABILITIES,
+    ParameterSpec,
+    ParameterTable,
+    device_parameter,
+    input_transport_parameter,
     param,
     parameter_specs,
-    parameters_markdown_table,
-    parameters_yaml,
+    parameters_main,
+    precision_parameter,
+    qos_reliability_parameter,
     scale_factor_parameter,
     scale_mode_parameter,
     scale_window_parameter,
-    values_from_mapping,
+    weights_parameter,
 )
 
 __all__ = ["PoseNodeParameters", "pose_parameter_specs", "DEFAULT_MOUNT_XYZ", "main"]
 
 DEFAULT_MOUNT_XYZ = (0.0, 0.0, 0.0)
-_INFERENCE_DEFAULTS = InferenceConfig()
 _ODOMETRY_DEFAULTS = OdometryConfig()
 _GAP_BOUNDS = (0.001, 3600.0)
 _STD_BOUNDS = (0.0, 1000.0)
@@ -50,37 +49,16 @@ _DISTANCE_BOUNDS = (0.0, 10000.0)
 
 
 @dataclass(frozen=True)
-class PoseNodeParameters:
+class PoseNodeParameters(ParameterTable):
     """Every pose-node parameter with its default; build validated instances with :meth:`from_mapping`."""
 
-    weights: str = param(
-        "",
-        "Checkpoint folder with the pose network (pose_encoder.pth + pose.pth); empty uses the model "
-        "bundled with the package.",
-        read_only=True,
-    )
-    device: str = param(
-        _INFERENCE_DEFAULTS.device, "Inference device: auto (CUDA when present), cpu, cuda or cuda:N.", read_only=True
-    )
-    precision: str = param(
-        _INFERENCE_DEFAULTS.precision,
-        "Numeric precision of the network (fp16 needs CUDA; non-finite poses are dropped and counted).",
-        read_only=True,
-        choices=PRECISIONS,
-    )
-    input_transport: str = param(
-        "raw",
-        "raw subscribes sensor_msgs/Image on image; compressed subscribes CompressedImage on the "
-        "image topic plus /compressed (after remapping, as image_transport does).",
-        read_only=True,
-        choices=INPUT_TRANSPORTS,
-    )
-    qos_reliability: str = param(
-        "best_effort",
-        "Reliability of the image subscription (history keep-last 1); best_effort matches every publisher.",
-        read_only=True,
-        choices=QOS_RELIABILITIES,
-    )
+    NODE: ClassVar[str] = "pose node"
+
+    weights: str = weights_parameter("Checkpoint folder with the pose network (pose_encoder.pth + pose.pth)")
+    device: str = device_parameter()
+    precision: str = precision_parameter("; non-finite poses are dropped and counted")
+    input_transport: str = input_transport_parameter()
+    qos_reliability: str = qos_reliability_parameter("the image subscription")
     odom_frame: str = param("odom", "Odometry frame (REP 105): header frame of odom and path, parent of the TF.")
     base_frame: str = param(
         "base_link", "Robot body frame (REP 105): child frame of odom and of the TF; the mount is looked up to it."
@@ -141,25 +119,12 @@ class PoseNodeParameters:
     )
 
     def __post_init__(self) -> None:
-        for spec in pose_parameter_specs():
-            spec.check(getattr(self, spec.name))
+        super().__post_init__()
         for name in ("odom_frame", "base_frame", "scale_odometry_topic"):
             if not getattr(self, name).strip():
                 raise ConfigError(f"parameter {name!r} must not be empty")
         if self.odom_frame == self.base_frame:
             raise ConfigError(f"odom_frame and base_frame must differ, both are {self.odom_frame!r}")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> PoseNodeParameters:
-        """Validated parameters from ``name -> value``; missing names take their defaults.
-
-        Raises:
-            ConfigError: an unknown name, a wrong type, a value out of bounds or inconsistent values.
-        """
-        return cls(**values_from_mapping(cls, values, "pose node"))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {spec.name: getattr(self, spec.name) for spec in pose_parameter_specs()}
 
     def inference_config(self) -> InferenceConfig:
         """How the pose network runs; scale 1 (network units): the node applies the scale source."""
@@ -189,24 +154,15 @@ class PoseNodeParameters:
         return self.camera_to_base_xyz == DEFAULT_MOUNT_XYZ and self.camera_to_base_rpy == tuple(OPTICAL_RPY)
 
 
-def pose_parameter_specs():
+def pose_parameter_specs() -> tuple[ParameterSpec, ...]:
     """The pose node's table, in declaration order."""
     return parameter_specs(PoseNodeParameters)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Print the pose node's parameter table.")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--yaml", action="store_true", help="the params file (config/pose.yaml)")
-    group.add_argument("--markdown", action="store_true", help="the docs table")
-    options = parser.parse_args(argv)
-    if options.yaml:
-        sys.stdout.write(
-            parameters_yaml(table=PoseNodeParameters, node="pose_node", module="monodepth2_ros.ros.pose_parameters")
-        )
-    else:
-        sys.stdout.write(parameters_markdown_table(PoseNodeParameters))
-    return 0
+    return parameters_main(
+        argv, PoseNodeParameters, "pose_node", "monodepth2_ros.ros.pose_parameters", "config/pose.yaml", "the docs table"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Helpers for the pose-node tests: ground-truth network doubles, stamped inboxes, feeding frames.
+"""Helpers for the pose-node tests: ground-truth network doubles, rendered frames, feeding frames.
+
+The graph, inboxes and message builders are :mod:`ros_harness`'s.
 
 The doubles stand in for the *networks* only (the node, DDS and the integration are real): they
 find a frame by its pixels in the synthetic drive and answer with the world's exact geometry.
@@ -6,23 +8,31 @@ find a frame by its pixels in the synthetic drive and answer with the world's ex
 
 from __future__ import annotations
 
-import array
-import threading
-import time
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_harness import WAIT_S, wait_until
+from ros_harness import Inbox, image_msg, stamp_ns, wait_until
 from sensor_msgs.msg import Image
 
-from monodepth2_ros.data.image_codec import rgb_to_image_fields
 from monodepth2_ros.inference.estimators import RelativeMotion
 from monodepth2_ros.model.checkpoint import CheckpointInfo
-from monodepth2_ros.synthetic import SynthFrame
+from monodepth2_ros.synthetic import SyntheticDrive, SynthFrame
+
+__all__ = [
+    "NS",
+    "GroundTruthPoseNetwork",
+    "GroundTruthDepthNetwork",
+    "render_frames",
+    "frame_image",
+    "stamp_ns",
+    "subscribe",
+    "pose_node",
+    "handled",
+    "feed",
+    "wait_for_subscribers",
+]
 
 NS = 1_000_000_000
 
@@ -89,69 +99,32 @@ class GroundTruthDepthNetwork:
         return 1.0 / disparity
 
 
+def render_frames(drive: SyntheticDrive) -> list[SynthFrame]:
+    """Every frame of ``drive``, rendered on one torch thread (the machine's cores are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return list(drive.iter_frames())
+    finally:
+        torch.set_num_threads(threads)
+
+
 def frame_image(frame: SynthFrame, stamp_ns: int | None = None, frame_id: str = "camera_optical") -> Image:
     """An rgb8 Image of a synthetic frame stamped with its capture time (or ``stamp_ns``)."""
-    data, step = rgb_to_image_fields(frame.rgb, "rgb8")
-    msg = Image(height=frame.rgb.shape[0], width=frame.rgb.shape[1], encoding="rgb8", step=step, is_bigendian=False)
-    msg.data = array.array("B", data)
     sec, nanosec = divmod(frame.stamp_ns if stamp_ns is None else stamp_ns, NS)
-    msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
-    msg.header.frame_id = frame_id
-    return msg
+    return image_msg(frame.rgb, sec, "rgb8", frame_id, nanosec)
 
 
-def stamp_ns(msg: Any) -> int:
-    return msg.header.stamp.sec * NS + msg.header.stamp.nanosec
-
-
-class StampedInbox:
-    """Messages of one topic by their full stamp (nanoseconds), with waits."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Condition()
-        self.messages: list[Any] = []
-
-    def __call__(self, msg: Any) -> None:
-        with self._lock:
-            self.messages.append(msg)
-            self._lock.notify_all()
-
-    def at(self, stamp: int) -> list[Any]:
-        with self._lock:
-            return [m for m in self.messages if stamp_ns(m) == stamp]
-
-    def wait(self, stamp: int, timeout: float = WAIT_S) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                found = [m for m in self.messages if stamp_ns(m) == stamp]
-                if found:
-                    return found[-1]
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"no message stamped {stamp} within {timeout} s (got {len(self.messages)})")
-                self._lock.wait(remaining)
-
-
-def subscribe(graph: Any, topic: str, msg_type: Any, depth: int = 100) -> StampedInbox:
-    inbox = StampedInbox()
-    graph.tester.create_subscription(msg_type, topic, inbox, QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE))
-    return inbox
+def subscribe(graph: Any, topic: str, msg_type: Any, depth: int = 100) -> Inbox:
+    """An inbox of ``topic`` keeping up to ``depth`` messages in the queue (the pose tests read them all)."""
+    return graph.subscribe(topic, msg_type, depth)
 
 
 def pose_node(graph: Any, estimator: Any, **params: Any) -> Any:
     """A PoseNode on CPU in ``graph`` with the given network double and parameter overrides."""
     from monodepth2_ros.ros.pose_node import PoseNode
 
-    values = {"device": "cpu", **params}
-    node = PoseNode(
-        context=graph.context,
-        namespace=graph.namespace,
-        cli_args=graph.ros_arguments(),
-        parameter_overrides=[Parameter(name, value=value) for name, value in values.items()],
-        estimator=estimator,
-    )
-    return graph.add(node)
+    return graph.add_node(PoseNode, estimator, {"device": "cpu", **params})
 
 
 def handled(node: Any) -> int:

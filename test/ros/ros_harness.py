@@ -1,5 +1,7 @@
 """Helpers for the node tests: a real rclpy graph spinning in a thread, message builders, waits.
 
+Shared by the depth-node and the pose-node tests (:mod:`pose_harness` adds the pose node's).
+
 Every wait has a timeout; every graph is torn down (executor, nodes, context) even when a test fails.
 """
 
@@ -11,10 +13,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rclpy
+from rcl_interfaces.msg import ParameterType
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
@@ -22,8 +26,18 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from monodepth2_ros.data.image_codec import rgb_to_compressed, rgb_to_image_fields
+from monodepth2_ros.ros.pose_messages import stamp_to_ns
 
 WAIT_S = 10.0
+REPO = Path(__file__).resolve().parents[2]
+# What each ParameterSpec.type_name must be declared as.
+ROS_PARAMETER_TYPES = {
+    "bool": ParameterType.PARAMETER_BOOL,
+    "integer": ParameterType.PARAMETER_INTEGER,
+    "double": ParameterType.PARAMETER_DOUBLE,
+    "string": ParameterType.PARAMETER_STRING,
+    "double_array": ParameterType.PARAMETER_DOUBLE_ARRAY,
+}
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S, period: float = 0.01) -> bool:
@@ -35,8 +49,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S, period: f
     return bool(predicate())
 
 
+def stamp_ns(msg: Any) -> int:
+    """The message's header stamp in nanoseconds."""
+    return stamp_to_ns(msg.header.stamp)
+
+
 class Inbox:
-    """Messages received on one topic, with waits."""
+    """Messages received on one topic, with waits, by stamp seconds or by full stamp (nanoseconds)."""
 
     def __init__(self) -> None:
         self._lock = threading.Condition()
@@ -47,21 +66,34 @@ class Inbox:
             self.messages.append(msg)
             self._lock.notify_all()
 
-    def stamped(self, sec: int) -> list[Any]:
+    def _matching(self, match: Callable[[Any], bool]) -> list[Any]:
         with self._lock:
-            return [m for m in self.messages if m.header.stamp.sec == sec]
+            return [m for m in self.messages if match(m)]
 
-    def wait_stamp(self, sec: int, timeout: float = WAIT_S) -> Any:
+    def _wait(self, match: Callable[[Any], bool], stamp: int, timeout: float) -> Any:
+        """The last message ``match`` accepts, waiting up to ``timeout`` seconds for one."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                found = [m for m in self.messages if m.header.stamp.sec == sec]
+                found = [m for m in self.messages if match(m)]
                 if found:
                     return found[-1]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"no message stamped {sec} within {timeout} s (got {len(self.messages)})")
+                    raise TimeoutError(f"no message stamped {stamp} within {timeout} s (got {len(self.messages)})")
                 self._lock.wait(remaining)
+
+    def stamped(self, sec: int) -> list[Any]:
+        return self._matching(lambda m: m.header.stamp.sec == sec)
+
+    def wait_stamp(self, sec: int, timeout: float = WAIT_S) -> Any:
+        return self._wait(lambda m: m.header.stamp.sec == sec, sec, timeout)
+
+    def at(self, stamp: int) -> list[Any]:
+        return self._matching(lambda m: stamp_ns(m) == stamp)
+
+    def wait(self, stamp: int, timeout: float = WAIT_S) -> Any:
+        return self._wait(lambda m: stamp_ns(m) == stamp, stamp, timeout)
 
 
 OUTPUT_TYPES = {
@@ -106,9 +138,20 @@ class Graph:
         self.executor.add_node(node)
         return node
 
-    def subscribe(self, topic: str, msg_type: Any = None) -> Inbox:
+    def add_node(self, node_class: Any, estimator: Any, values: dict[str, Any]) -> Any:
+        """A ``node_class`` node in this graph's namespace with parameter overrides ``values``."""
+        node = node_class(
+            context=self.context,
+            namespace=self.namespace,
+            cli_args=self.ros_arguments(),
+            parameter_overrides=[Parameter(name, value=value) for name, value in values.items()],
+            estimator=estimator,
+        )
+        return self.add(node)
+
+    def subscribe(self, topic: str, msg_type: Any = None, depth: int = 10) -> Inbox:
         inbox = Inbox()
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
         self.tester.create_subscription(msg_type or OUTPUT_TYPES[topic], topic, inbox, qos)
         return inbox
 
@@ -127,24 +170,17 @@ def depth_node(graph: Graph, weights: Any, estimator: Any = None, **params: Any)
     """A DepthNode on CPU in ``graph``, with parameter overrides."""
     from monodepth2_ros.ros.depth_node import DepthNode
 
-    values = {"weights": str(weights), "device": "cpu", **params}
-    overrides = [Parameter(name, value=value) for name, value in values.items()]
-    node = DepthNode(
-        context=graph.context,
-        namespace=graph.namespace,
-        cli_args=graph.ros_arguments(),
-        parameter_overrides=overrides,
-        estimator=estimator,
-    )
-    return graph.add(node)
+    return graph.add_node(DepthNode, estimator, {"weights": str(weights), "device": "cpu", **params})
 
 
-def image_msg(rgb: np.ndarray, sec: int, encoding: str = "bgr8", frame_id: str = "camera_optical") -> Image:
+def image_msg(
+    rgb: np.ndarray, sec: int, encoding: str = "bgr8", frame_id: str = "camera_optical", nanosec: int = 123
+) -> Image:
     data, step = rgb_to_image_fields(rgb, encoding)
     msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, step=step, is_bigendian=False)
     msg.data = array.array("B", data)
     msg.header.stamp.sec = sec
-    msg.header.stamp.nanosec = 123
+    msg.header.stamp.nanosec = nanosec
     msg.header.frame_id = frame_id
     return msg
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
-from rcl_interfaces.msg import ParameterType
-from ros_harness import depth_node
+from ros_harness import REPO, ROS_PARAMETER_TYPES, depth_node
 
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.evaluation.colorize import COLORMAPS
@@ -18,14 +15,6 @@ from monodepth2_ros.ros.parameters import (
     parameter_specs,
     parameters_markdown_table,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-_ROS_TYPES = {
-    "bool": ParameterType.PARAMETER_BOOL,
-    "integer": ParameterType.PARAMETER_INTEGER,
-    "double": ParameterType.PARAMETER_DOUBLE,
-    "string": ParameterType.PARAMETER_STRING,
-}
 
 
 def test_params_yaml_holds_exactly_the_declared_defaults_with_their_types():
@@ -58,7 +47,7 @@ def test_node_declares_every_parameter_with_its_descriptor(graph, tiny_checkpoin
     assert declared == {spec.name for spec in specs}
     descriptors = node.describe_parameters([spec.name for spec in specs])
     for spec, descriptor in zip(specs, descriptors):
-        assert descriptor.type == _ROS_TYPES[spec.type_name], spec.name
+        assert descriptor.type == ROS_PARAMETER_TYPES[spec.type_name], spec.name
         assert descriptor.read_only == spec.read_only, spec.name
         assert descriptor.description == spec.description
         if spec.bounds is not None:

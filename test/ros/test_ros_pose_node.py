@@ -16,6 +16,7 @@ from pose_harness import (
     frame_image,
     handled,
     pose_node,
+    render_frames,
     stamp_ns,
     subscribe,
     wait_for_subscribers,
@@ -40,14 +41,7 @@ def drive():
 
 @pytest.fixture(scope="module")
 def frames(drive):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return list(drive.iter_frames())
-    finally:
-        torch.set_num_threads(threads)
+    return render_frames(drive)
 
 
 def _gt(drive, i: int, origin: int = 0) -> np.ndarray:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rcl_interfaces.msg import ParameterType
 from rclpy.parameter import Parameter
-from ros_harness import wait_until
+from ros_harness import REPO, ROS_PARAMETER_TYPES, wait_until
 
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.inference.odometry import OPTICAL_RPY
@@ -18,15 +17,6 @@ from monodepth2_ros.inference.scale import node_scale_modes, scale_modes
 from monodepth2_ros.ros.launch_plan import depth_launch_plan
 from monodepth2_ros.ros.parameters import parameters_markdown_table
 from monodepth2_ros.ros.pose_parameters import PoseNodeParameters, pose_parameter_specs
-
-REPO = Path(__file__).resolve().parents[2]
-_ROS_TYPES = {
-    "bool": ParameterType.PARAMETER_BOOL,
-    "integer": ParameterType.PARAMETER_INTEGER,
-    "double": ParameterType.PARAMETER_DOUBLE,
-    "string": ParameterType.PARAMETER_STRING,
-    "double_array": ParameterType.PARAMETER_DOUBLE_ARRAY,
-}
 
 
 def test_pose_yaml_holds_exactly_the_declared_defaults_with_their_types():
@@ -56,7 +46,7 @@ def test_pose_node_declares_every_parameter_with_its_descriptor(graph, tiny_chec
     declared = set(node.list_parameters([], 0).names) - {"use_sim_time", "start_type_description_service"}
     assert declared == {spec.name for spec in specs}
     for spec, descriptor in zip(specs, node.describe_parameters([spec.name for spec in specs])):
-        assert descriptor.type == _ROS_TYPES[spec.type_name], spec.name
+        assert descriptor.type == ROS_PARAMETER_TYPES[spec.type_name], spec.name
         assert descriptor.read_only == spec.read_only and descriptor.description == spec.description
     assert node.parameters.camera_to_base_rpy == pytest.approx(OPTICAL_RPY)
     # double arrays change at run time like any other parameter; a wrong length is refused

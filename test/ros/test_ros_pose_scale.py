@@ -11,6 +11,7 @@ from pose_harness import (
     feed,
     frame_image,
     pose_node,
+    render_frames,
     wait_for_subscribers,
 )
 from pose_harness import subscribe as subscribe_stamped
@@ -35,14 +36,7 @@ def drive():
 
 @pytest.fixture(scope="module")
 def frames(drive):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return list(drive.iter_frames())
-    finally:
-        torch.set_num_threads(threads)
+    return render_frames(drive)
 
 
 def _reference(drive, index: int) -> Odometry:

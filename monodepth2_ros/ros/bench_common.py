@@ -1,0 +1,294 @@
+"""What the node benchmarks (:mod:`~monodepth2_ros.ros.bench_node`, :mod:`~monodepth2_ros.ros.pose_bench`)
+share: the test frames and their Image messages, a random checkpoint, a private DDS graph, output
+arrival times, latency summaries and the command line.
+
+Like the benchmarks themselves, this module imports rclpy only inside the functions that start ROS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from monodepth2_ros.data.image_codec import rgb_to_image_fields
+from monodepth2_ros.model.checkpoint import CheckpointInfo, save_checkpoint
+from monodepth2_ros.model.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH
+from monodepth2_ros.model.networks import DepthNet, PoseNet
+
+__all__ = [
+    "KITTI_WIDTH",
+    "KITTI_HEIGHT",
+    "FRAME_ID",
+    "MS_PER_S",
+    "write_random_checkpoint",
+    "bench_frames",
+    "bgr8_images",
+    "latency_summary_ms",
+    "overhead_ms_p50",
+    "result_setup",
+    "BenchGraph",
+    "bench_graph",
+    "Arrivals",
+    "bench_parser",
+    "add_run_arguments",
+    "run_arguments",
+    "weights_or_random",
+    "say_on_stderr",
+    "print_result",
+]
+
+KITTI_WIDTH = 1242
+KITTI_HEIGHT = 375
+FRAME_ID = "camera_optical"
+MS_PER_S = 1000.0
+_DISTINCT_FRAMES = 8
+_MATCH_TIMEOUT_S = 10.0
+_MATCH_POLL_S = 0.05
+_SPINNER_JOIN_S = 5.0
+# A DDS domain of the benchmark's own, so that its topics never meet a running robot's.
+_DOMAIN_RANGE = (100, 200)
+_RANDOM_CHECKPOINT = "random_640x192"
+
+
+def write_random_checkpoint(
+    folder: str | Path, height: int = DEFAULT_HEIGHT, width: int = DEFAULT_WIDTH, seed: int = 0, with_pose: bool = False
+) -> Path:
+    """A seeded random ResNet-18 depth checkpoint (official format), with a pose network when
+    ``with_pose``: the same cost as a trained one."""
+    torch.manual_seed(seed)
+    return save_checkpoint(
+        folder, DepthNet(18), PoseNet(18) if with_pose else None, CheckpointInfo(height=height, width=width)
+    )
+
+
+def bench_frames(height: int, width: int, count: int = _DISTINCT_FRAMES) -> list[np.ndarray]:
+    """Smooth textured (H, W, 3) uint8 RGB frames, all different (a few distinct ones, cycled)."""
+    v, u = np.mgrid[0:height, 0:width].astype(np.float32)
+    frames = []
+    for index in range(count):
+        phase = index * 0.7
+        channels = [127 + 100 * np.sin(u / (9 + 5 * c) + phase) * np.cos(v / (7 + 3 * c) - phase) for c in range(3)]
+        frames.append(np.clip(np.stack(channels, axis=-1), 0, 255).astype(np.uint8))
+    return frames
+
+
+def bgr8_images(rgb_frames: list[np.ndarray]) -> list[Any]:
+    """``sensor_msgs/Image`` (bgr8, frame ``camera_optical``, stamp 0) of each frame, built once."""
+    from sensor_msgs.msg import Image
+
+    images = []
+    for rgb in rgb_frames:
+        height, width = rgb.shape[:2]
+        data, step = rgb_to_image_fields(rgb, "bgr8")
+        msg = Image(height=height, width=width, encoding="bgr8", step=step, is_bigendian=False)
+        msg.data = array.array("B", data)
+        msg.header.frame_id = FRAME_ID
+        images.append(msg)
+    return images
+
+
+def latency_summary_ms(seconds: list[float]) -> dict[str, float]:
+    """p50, p95 and mean in milliseconds, and the number of samples, of latencies in seconds."""
+    values = np.asarray(seconds, dtype=np.float64) * MS_PER_S
+    return {
+        "p50": float(np.percentile(values, 50)),
+        "p95": float(np.percentile(values, 95)),
+        "mean": float(values.mean()),
+        "n": int(values.size),
+    }
+
+
+def overhead_ms_p50(node_seconds: list[float], model_seconds: list[float]) -> float:
+    """Median over frames of (node - bare network) latency on the same frame under the same load, ms."""
+    return float(np.median(np.asarray(node_seconds) - np.asarray(model_seconds))) * MS_PER_S
+
+
+def result_setup(width: int, height: int, network: str, device: Any, precision: str, frames: int) -> dict[str, Any]:
+    """The first entries of a benchmark result: what ran, where, on how many threads."""
+    return {
+        "image": f"{width}x{height} bgr8",
+        "network": network,
+        "device": str(device),
+        "precision": precision,
+        "frames": frames,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+class BenchGraph:
+    """The nodes of one benchmark in a context of their own, spun by a MultiThreadedExecutor thread."""
+
+    def __init__(self, context: Any, executor: Any) -> None:
+        self.context = context
+        self.executor = executor
+        self.nodes: list[Any] = []
+        self.spinner: threading.Thread | None = None
+
+    def add(self, node: Any) -> Any:
+        """Keep ``node`` (destroyed at the end); it is spun from :meth:`start` on."""
+        self.nodes.append(node)
+        return node
+
+    def start(self) -> None:
+        """Spin every added node in a daemon thread."""
+        for node in self.nodes:
+            self.executor.add_node(node)
+        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spinner.start()
+
+    def wait_connected(self, connected: Callable[[], bool], what: str, poke: Callable[[], None] = lambda: None) -> None:
+        """Wait until ``connected()``, calling ``poke`` between tries; RuntimeError after a timeout."""
+        deadline = time.perf_counter() + _MATCH_TIMEOUT_S
+        while not connected():
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"the benchmark's publisher and the {what} did not connect")
+            poke()
+            time.sleep(_MATCH_POLL_S)
+
+
+@contextmanager
+def bench_graph(threads: int | None) -> Iterator[BenchGraph]:
+    """A fresh rclpy context in a random domain, with ``threads`` torch CPU threads (None: unchanged).
+
+    On exit the executor stops, the nodes are destroyed, the context shut down and the thread
+    count restored, also after an error.
+    """
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    context = Context()
+    rclpy.init(context=context, domain_id=random.randint(*_DOMAIN_RANGE))
+    graph = BenchGraph(context, MultiThreadedExecutor(context=context))
+    try:
+        yield graph
+    finally:
+        graph.executor.shutdown()
+        for node in graph.nodes:
+            node.destroy_node()
+        if context.ok():
+            rclpy.shutdown(context=context)
+        if graph.spinner is not None:
+            graph.spinner.join(timeout=_SPINNER_JOIN_S)
+        torch.set_num_threads(previous_threads)
+
+
+class Arrivals:
+    """When the outputs for each stamp arrived (``time.perf_counter``), for subscription callbacks.
+
+    A stamp is done once a message of every one of ``topics`` carrying it has arrived; its time is
+    that of the last of them.
+    """
+
+    def __init__(self, topics: tuple[str, ...]) -> None:
+        from monodepth2_ros.ros.pose_messages import stamp_to_ns
+
+        self._stamp_to_ns = stamp_to_ns
+        self._topics = topics
+        self._condition = threading.Condition()
+        self._arrivals: dict[int, dict[str, float]] = {}
+
+    def callback(self, topic: str) -> Callable[[Any], None]:
+        """The subscription callback of ``topic``."""
+        return lambda msg: self._arrived(msg, topic)
+
+    def _arrived(self, msg: Any, topic: str) -> None:
+        now = time.perf_counter()
+        key = self._stamp_to_ns(msg.header.stamp)
+        with self._condition:
+            self._arrivals.setdefault(key, {})[topic] = now
+            self._condition.notify_all()
+
+    def _done(self, key: int) -> float | None:
+        got = self._arrivals.get(key, {})
+        return max(got.values()) if len(got) == len(self._topics) else None
+
+    def done_time(self, key: int) -> float | None:
+        """When the stamp ``key`` (ns) was done, or None."""
+        with self._condition:
+            return self._done(key)
+
+    def wait(self, key: int, timeout: float) -> float | None:
+        """Wait up to ``timeout`` seconds for the stamp ``key`` (ns) to be done; its time, or None."""
+        deadline = time.perf_counter() + timeout
+        with self._condition:
+            while True:
+                done = self._done(key)
+                if done is not None:
+                    return done
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    return None
+                self._condition.wait(remaining)
+
+
+def bench_parser(description: str, weights_help: str, frames: int) -> argparse.ArgumentParser:
+    """The arguments both benchmarks take first: the checkpoint, frames, image size, device, precision."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", help=weights_help)
+    source.add_argument("--random-weights", action="store_true", help="a seeded random ResNet-18 checkpoint at 640x192")
+    parser.add_argument("--frames", type=int, default=frames)
+    parser.add_argument("--width", type=int, default=KITTI_WIDTH)
+    parser.add_argument("--height", type=int, default=KITTI_HEIGHT)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32")
+    return parser
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, warmup: int) -> None:
+    """The arguments both benchmarks take last: warm-up frames and the JSON file."""
+    parser.add_argument("--warmup", type=int, default=warmup)
+    parser.add_argument("--json", help="also write the results to this file")
+
+
+def run_arguments(options: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of both benchmark functions that come from the shared command-line options."""
+    return {
+        "frames": options.frames,
+        "width": options.width,
+        "height": options.height,
+        "device": options.device,
+        "precision": options.precision,
+        "threads": options.threads,
+        "warmup": options.warmup,
+        "progress": say_on_stderr,
+    }
+
+
+@contextmanager
+def weights_or_random(weights: str | None, prefix: str, with_pose: bool = False) -> Iterator[str | Path]:
+    """``weights``, or a random checkpoint (:func:`write_random_checkpoint`) in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        yield weights or write_random_checkpoint(Path(scratch) / _RANDOM_CHECKPOINT, with_pose=with_pose)
+
+
+def say_on_stderr(line: str) -> None:
+    """Progress lines of the command line, kept off stdout (which carries the JSON)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def print_result(result: dict[str, Any], json_path: str | None) -> None:
+    """Print the result as JSON, and write it to ``json_path`` too when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if json_path:
+        Path(json_path).write_text(text + "\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from monodepth2_ros.errors import ConfigError
-from monodepth2_ros.evaluation.runner import EvaluationConfig, evaluate_bag
+from monodepth2_ros.evaluation.runner import EvaluationConfig, evaluate_bag, evaluate_image_folder
 from monodepth2_ros.inference import PRECISIONS, DepthEstimator, InferenceConfig, PoseEstimator
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
@@ -20,6 +20,8 @@ EXAMPLES = """examples:
   monodepth2 evaluate --bag drive.mcap --metric --out eval/        metric depth (stereo models)
   monodepth2 evaluate --bag drive.mcap --post-process --garg-crop --out eval/
   monodepth2 evaluate --bag drive.mcap --no-odometry --gt-depth-topic /lidar/depth --out eval/
+  monodepth2 evaluate --images kitti/eigen_images --gt-depth-npz gt_depths.npz --garg-crop --no-odometry --out eval/
+  monodepth2 evaluate --images kitti/09/image_2 --gt-poses kitti/poses/09.txt --no-depth --out eval/
 """
 
 
@@ -35,7 +37,12 @@ def register(subparsers) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--bag", nargs="+", required=True, help="bag file(s) or folder(s)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bag", nargs="+", help="bag file(s) or folder(s) with ground-truth topics")
+    source.add_argument("--images", help="image folder (e.g. KITTI), with --gt-depth-npz and/or --gt-poses")
+    parser.add_argument("--gt-depth-npz", default=None, help="gt_depths.npz (key 'data', one map per image in file order)")
+    parser.add_argument("--gt-poses", default=None, help="camera poses: TUM (matched by time) or KITTI (one per image)")
+    parser.add_argument("--rate", type=float, default=10.0, help="frame rate of --images without timestamped names")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
     parser.add_argument("--image-topic", default=None)
@@ -83,7 +90,15 @@ def run(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
     )
     with tqdm(desc="evaluate", unit="frame", disable=None) as bar:
-        result = evaluate_bag(args.bag, Path(args.out), config, depth_fn, motion_fn, progress=bar.update)
+        if args.bag:
+            result = evaluate_bag(args.bag, Path(args.out), config, depth_fn, motion_fn, progress=bar.update, gt_poses_file=args.gt_poses)
+        else:
+            if args.gt_depth_npz is None and args.gt_poses is None:
+                raise ConfigError("--images needs ground truth: --gt-depth-npz and/or --gt-poses")
+            result = evaluate_image_folder(
+                args.images, Path(args.out), config, depth_fn if args.gt_depth_npz else None,
+                motion_fn if args.gt_poses else None, args.gt_depth_npz, args.gt_poses, args.rate, progress=bar.update,
+            )
     print(result.files["markdown"].read_text())
     for name, path in result.files.items():
         print(f"{name}: {path}")

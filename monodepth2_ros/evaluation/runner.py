@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from monodepth2_ros.data.bag_reader import BagImageStream, list_topics, resolve_bag_paths
+from monodepth2_ros.data.folder_reader import FolderImageStream
 from monodepth2_ros.data.frame import Frame
-from monodepth2_ros.errors import DatasetError
+from monodepth2_ros.errors import DatasetError, MissingInputError
+from monodepth2_ros.evaluation.pose_io import read_kitti_poses, read_tum_trajectory
 from monodepth2_ros.evaluation.depth_metrics import DEFAULT_MAX_DEPTH, DEFAULT_MIN_DEPTH, DepthEvaluation, DepthSummary
 from monodepth2_ros.evaluation.ground_truth import (
     camera_poses_at,
@@ -36,7 +38,15 @@ from monodepth2_ros.evaluation.trajectory import (
     trajectory_ate,
 )
 
-__all__ = ["EvaluationConfig", "EvaluationResult", "evaluate_bag", "RESULT_FILES"]
+__all__ = [
+    "EvaluationConfig",
+    "EvaluationResult",
+    "evaluate_sequence",
+    "evaluate_bag",
+    "evaluate_image_folder",
+    "poses_from_file",
+    "RESULT_FILES",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -87,12 +97,15 @@ class EvaluationResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def _depth_pass(frames, paths, config, depth_fn, progress) -> tuple[DepthSummary, list]:
-    """Run depth on frames that have ground truth; returns figures and a few panels."""
+StampedDepths = Callable[[], Iterator[tuple[int, np.ndarray]]]
+CameraPosesAt = Callable[[list[int], list[int], str], np.ndarray]
+
+
+def _depth_pass(frames, gt_depths: StampedDepths, config, depth_fn, progress) -> tuple[DepthSummary, list]:
+    """Run depth on frames that have ground truth; returns the summary and a few panels."""
     evaluation = DepthEvaluation(config.min_depth, config.max_depth, config.median_scaling, config.garg_crop)
     panels = []
-    gt_stream = iter_gt_depth(paths, config.gt_depth_topic)
-    matched = match_by_stamp(frames, gt_stream, key=lambda f: f.stamp_ns, tolerance_ns=config.stamp_tolerance_ns)
+    matched = match_by_stamp(frames, gt_depths(), key=lambda f: f.stamp_ns, tolerance_ns=config.stamp_tolerance_ns)
     for frame, gt_depth in matched:
         pred = depth_fn(frame.rgb)
         result = evaluation.add(gt_depth, pred)
@@ -102,8 +115,64 @@ def _depth_pass(frames, paths, config, depth_fn, progress) -> tuple[DepthSummary
         if progress is not None:
             progress(1)
     if len(evaluation) == 0:
-        raise DatasetError(f"no frame had a ground-truth depth image on {config.gt_depth_topic} at its stamp")
+        raise DatasetError("no frame had a ground-truth depth map at its stamp")
     return evaluation.summary(), panels
+
+
+def evaluate_sequence(
+    frames: Callable[[], Iterable[Frame]],
+    out_dir: str | Path,
+    config: EvaluationConfig,
+    depth_fn: Callable[[np.ndarray], np.ndarray] | None,
+    motion_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    gt_depths: StampedDepths | None,
+    gt_camera_poses: CameraPosesAt | None,
+    progress: Callable[[int], None] | None = None,
+    extra_depth_rows: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+    source: dict | None = None,
+) -> EvaluationResult:
+    """Evaluate depth and/or odometry on a frame sequence with ground truth, whatever its source.
+
+    Args:
+        frames: returns a fresh iteration over the frames (each pass re-reads them).
+        gt_depths: returns ``(stamp_ns, depth in metres, NaN invalid)`` in stamp order; None skips depth.
+        gt_camera_poses: ``(stamps_ns, frame indices, camera frame_id) -> (N, 4, 4) T_world_camera``;
+            None skips odometry.
+        depth_fn: RGB (H, W, 3) uint8 -> depth (H', W') in metres (or network units with median
+            scaling).
+        motion_fn: (rgb_a, rgb_b) -> ``T_a_b`` (4, 4), pose of camera b in camera a.
+        extra_depth_rows: more depth predictors evaluated the same way (baselines), by name.
+        source: what was evaluated, recorded in metrics.json.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def limited():
+        for count, frame in enumerate(frames()):
+            if config.max_frames is not None and count >= config.max_frames:
+                return
+            yield frame
+
+    figures: dict = {**(source or {}), "config": config.__dict__.copy()}
+    files: dict[str, Path] = {}
+    rows = []
+    if depth_fn is not None and gt_depths is not None:
+        figures["depth"] = {}
+        for name, fn in {"model": depth_fn, **(extra_depth_rows or {})}.items():
+            summary, panels = _depth_pass(limited(), gt_depths, config, fn, progress if name == "model" else None)
+            figures["depth"][name] = summary.as_dict()
+            rows.append((name, summary.metrics))
+            if name == "model" and panels:
+                files["depth_panels"] = out_dir / RESULT_FILES["depth_panels"]
+                plot_depth_panels(panels, files["depth_panels"], title="image | predicted depth | abs-rel error")
+    if motion_fn is not None and gt_camera_poses is not None:
+        figures["odometry"] = _odometry_pass(limited(), gt_camera_poses, config, motion_fn, out_dir, files)
+
+    write_json(out_dir / RESULT_FILES["json"], figures)
+    files["json"] = out_dir / RESULT_FILES["json"]
+    write_text_atomic(out_dir / RESULT_FILES["markdown"], _markdown(figures, rows))
+    files["markdown"] = out_dir / RESULT_FILES["markdown"]
+    return EvaluationResult(figures, files)
 
 
 def evaluate_bag(
@@ -114,75 +183,129 @@ def evaluate_bag(
     motion_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
     progress: Callable[[int], None] | None = None,
     extra_depth_rows: dict[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+    gt_poses_file: str | Path | None = None,
 ) -> EvaluationResult:
-    """Evaluate depth and/or odometry on a bag with ground truth.
+    """Evaluate on a bag whose ground truth is a depth topic and an odometry topic (+ /tf_static).
 
-    Args:
-        bags: bag path(s) as the data readers accept them.
-        out_dir: folder for metrics.json, metrics.md and the plots.
-        depth_fn: RGB (H, W, 3) uint8 -> depth (H', W') in metres (or network units with median
-            scaling); None skips depth.
-        motion_fn: (rgb_a, rgb_b) -> ``T_a_b`` (4, 4), pose of camera b in camera a; None skips odometry.
-        extra_depth_rows: more depth predictors evaluated the same way (baselines), by name.
+    ``gt_poses_file`` (TUM or KITTI camera poses) replaces the odometry topic when given.
     """
     paths = resolve_bag_paths(bags)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     topics = {t.name for t in list_topics(paths)}
     stream = BagImageStream(paths, config.image_topic, config.camera_info_topic, require_camera_info=False)
-
-    def frames():
-        for count, frame in enumerate(stream):
-            if config.max_frames is not None and count >= config.max_frames:
-                return
-            yield frame
-
-    figures: dict = {"bags": [str(p) for p in paths], "image_topic": stream.image_topic, "config": config.__dict__.copy()}
-    files: dict[str, Path] = {}
-    rows = []
+    gt_depths = None
     if depth_fn is not None and config.gt_depth_topic:
         if config.gt_depth_topic not in topics:
             raise DatasetError(f"ground-truth depth topic {config.gt_depth_topic} is not in {paths[0]}; topics: {', '.join(sorted(topics))}")
-        depth_rows = {"model": depth_fn, **(extra_depth_rows or {})}
-        figures["depth"] = {}
-        for name, fn in depth_rows.items():
-            summary, panels = _depth_pass(frames(), paths, config, fn, progress if name == "model" else None)
-            figures["depth"][name] = summary.as_dict()
-            rows.append((name, summary.metrics))
-            if name == "model" and panels:
-                files["depth_panels"] = out_dir / RESULT_FILES["depth_panels"]
-                plot_depth_panels(panels, files["depth_panels"], title="image | predicted depth | abs-rel error")
-
-    if motion_fn is not None and config.gt_odom_topic:
-        figures["odometry"] = _odometry_pass(frames(), paths, config, motion_fn, out_dir, files)
-
-    write_json(out_dir / RESULT_FILES["json"], figures)
-    files["json"] = out_dir / RESULT_FILES["json"]
-    write_text_atomic(out_dir / RESULT_FILES["markdown"], _markdown(figures, rows))
-    files["markdown"] = out_dir / RESULT_FILES["markdown"]
-    return EvaluationResult(figures, files)
+        gt_depths = lambda: iter_gt_depth(paths, config.gt_depth_topic)  # noqa: E731
+    gt_poses = None
+    if gt_poses_file is not None:
+        gt_poses = poses_from_file(gt_poses_file, config.stamp_tolerance_ns)
+    elif motion_fn is not None and config.gt_odom_topic:
+        gt_poses = _bag_camera_poses(paths, config)
+    source = {"bags": [str(p) for p in paths], "image_topic": stream.image_topic}
+    return evaluate_sequence(lambda: iter(stream), out_dir, config, depth_fn, motion_fn, gt_depths, gt_poses, progress, extra_depth_rows, source)
 
 
-def _odometry_pass(frames, paths, config, motion_fn, out_dir, files) -> dict:
-    track = read_odometry(paths, config.gt_odom_topic)
-    static = read_static_transforms(paths)
-    stamps, steps, frame_id, previous = [], [], "", None
+def evaluate_image_folder(
+    folder: str | Path,
+    out_dir: str | Path,
+    config: EvaluationConfig,
+    depth_fn: Callable[[np.ndarray], np.ndarray] | None,
+    motion_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    gt_depth_npz: str | Path | None = None,
+    gt_poses_file: str | Path | None = None,
+    rate_hz: float = 10.0,
+    progress: Callable[[int], None] | None = None,
+) -> EvaluationResult:
+    """Evaluate on an image folder (e.g. the KITTI Eigen split's images) with file ground truth.
+
+    Args:
+        gt_depth_npz: ``gt_depths.npz`` as the KITTI tools export it: key ``data``, one depth map
+            per image, in the folder's (natural) file order.
+        gt_poses_file: camera poses, TUM (matched by time) or KITTI (one line per image).
+    """
+    stream = FolderImageStream(folder, rate_hz=rate_hz, require_camera_info=False)
+    gt_depths = None
+    if depth_fn is not None and gt_depth_npz is not None:
+        depths = _load_gt_npz(gt_depth_npz, len(stream))
+        gt_depths = lambda: iter(zip(stream.stamps_ns, depths))  # noqa: E731
+    gt_poses = poses_from_file(gt_poses_file, config.stamp_tolerance_ns) if gt_poses_file is not None else None
+    source = {"images": str(folder)}
+    return evaluate_sequence(lambda: iter(stream), out_dir, config, depth_fn, motion_fn, gt_depths, gt_poses, progress, None, source)
+
+
+def _load_gt_npz(path: str | Path, count: int) -> list[np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"ground-truth depth file not found: {path} (expected gt_depths.npz with key 'data')")
+    try:
+        with np.load(path, allow_pickle=True, fix_imports=True, encoding="latin1") as archive:
+            depths = [np.asarray(d, dtype=np.float32) for d in archive["data"]]
+    except (OSError, KeyError, ValueError) as err:
+        raise DatasetError(f"cannot read {path}: {err} (expected an .npz with one depth map per image under 'data')") from err
+    if len(depths) != count:
+        raise DatasetError(f"{path} holds {len(depths)} depth maps but the folder has {count} images")
+    return [np.where(d > 0, d, np.nan) for d in depths]
+
+
+def poses_from_file(path: str | Path, tolerance_ns: int) -> CameraPosesAt:
+    """Camera poses from a TUM file (matched to frame stamps) or a KITTI file (by frame index)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"pose file not found: {path} (expected TUM or KITTI camera poses)")
+    first = next((line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")), [])
+    if len(first) == 12:
+        poses = read_kitti_poses(path)
+
+        def by_index(stamps, indices, frame_id):
+            if max(indices) >= len(poses):
+                raise DatasetError(f"{path} has {len(poses)} poses but frame {max(indices)} was evaluated")
+            return poses[np.asarray(indices)]
+
+        return by_index
+    trajectory = read_tum_trajectory(path)
+
+    def by_time(stamps, indices, frame_id):
+        times = trajectory.timestamps * 1e9
+        chosen = []
+        for stamp in stamps:
+            nearest = int(np.argmin(np.abs(times - stamp)))
+            if abs(times[nearest] - stamp) > tolerance_ns:
+                raise DatasetError(f"{path}: no pose within {tolerance_ns / 1e6:.0f} ms of frame stamp {stamp}")
+            chosen.append(trajectory.poses[nearest])
+        return np.stack(chosen)
+
+    return by_time
+
+
+def _bag_camera_poses(paths, config) -> CameraPosesAt:
+    def at(stamps, indices, frame_id):
+        track = read_odometry(paths, config.gt_odom_topic)
+        static = read_static_transforms(paths)
+        T_base_camera = static.lookup(track.child_frame_id, frame_id) if frame_id else None
+        if T_base_camera is None:
+            _LOG.warning(
+                "no static transform %s -> %s in the bag: comparing camera motion with %s motion directly",
+                track.child_frame_id, frame_id or "(camera)", track.child_frame_id,
+            )
+            T_base_camera = np.eye(4)
+        return camera_poses_at(track, stamps, T_base_camera, config.stamp_tolerance_ns)
+
+    return at
+
+
+def _odometry_pass(frames, gt_camera_poses: CameraPosesAt, config, motion_fn, out_dir, files) -> dict:
+    stamps, indices, steps, frame_id, previous = [], [], [], "", None
     for frame in frames:
         if previous is not None:
             steps.append(motion_fn(previous.rgb, frame.rgb))
         stamps.append(frame.stamp_ns)
+        indices.append(frame.index)
         frame_id = frame_id or frame.frame_id
         previous = frame
     if len(stamps) < config.snippet_length:
         raise DatasetError(f"odometry evaluation needs at least {config.snippet_length} frames, got {len(stamps)}")
-    T_base_camera = static.lookup(track.child_frame_id, frame_id) if frame_id else None
-    if T_base_camera is None:
-        _LOG.warning(
-            "no static transform %s -> %s in the bag: comparing camera motion with %s motion directly",
-            track.child_frame_id, frame_id or "(camera)", track.child_frame_id,
-        )
-        T_base_camera = np.eye(4)
-    gt_poses = camera_poses_at(track, stamps, T_base_camera, config.stamp_tolerance_ns)
+    gt_poses = gt_camera_poses(stamps, indices, frame_id)
     pred_poses = integrate_relative(np.stack(steps), initial=gt_poses[0])
     snippets = snippet_ate(np.stack(steps), relative_steps(gt_poses), config.snippet_length)
     whole = trajectory_ate(pred_poses, gt_poses, mode="sim3")

@@ -98,3 +98,56 @@ def test_missing_ground_truth_topic_lists_the_bag_topics(tmp_path, drive_bag):
     depth_fn, _ = _oracles(frames)
     with pytest.raises(DatasetError, match=r"ground-truth depth topic /lidar/depth is not in .*/camera/image_raw"):
         evaluate_bag(path, tmp_path, EvaluationConfig(gt_depth_topic="/lidar/depth", gt_odom_topic=None), depth_fn, None)
+
+
+def test_image_folder_with_kitti_style_npz_and_pose_files(tmp_path, drive_bag):
+    """The KITTI route: images in a folder, gt_depths.npz in file order, KITTI and TUM camera poses."""
+    import cv2
+
+    from monodepth2_ros.evaluation.pose_io import Trajectory, write_kitti_poses, write_tum_trajectory
+
+    _, frames = drive_bag
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for frame in frames:
+        cv2.imwrite(str(folder / f"{frame.index:06d}.png"), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    depths = np.empty(len(frames), dtype=object)
+    for i, frame in enumerate(frames):
+        depths[i] = np.nan_to_num(frame.depth, nan=0.0)  # the KITTI export marks "no depth" with 0
+    np.savez(tmp_path / "gt_depths.npz", data=depths)
+    poses = np.stack([frame.T_world_camera for frame in frames])
+    write_kitti_poses(tmp_path / "poses.txt", poses)
+    write_tum_trajectory(tmp_path / "poses_tum.txt", Trajectory(np.arange(len(frames)) / 10.0, poses))
+    depth_fn, motion_fn = _oracles(frames)
+
+    from monodepth2_ros.evaluation.runner import EvaluationConfig as Config
+    from monodepth2_ros.evaluation.runner import evaluate_image_folder
+
+    result = evaluate_image_folder(folder, tmp_path / "a", Config(median_scaling=False), depth_fn, motion_fn,
+                                   gt_depth_npz=tmp_path / "gt_depths.npz", gt_poses_file=tmp_path / "poses.txt")
+    assert result.figures["depth"]["model"]["abs_rel"] < 1e-6
+    assert result.figures["odometry"]["snippet_ate"]["mean"] < 1e-6
+    tum = evaluate_image_folder(folder, tmp_path / "b", Config(), None, motion_fn, gt_poses_file=tmp_path / "poses_tum.txt")
+    assert tum.figures["odometry"]["trajectory_ate"]["rmse"] < 1e-6
+    with pytest.raises(DatasetError, match="holds 3 depth maps but the folder has 10 images"):
+        np.savez(tmp_path / "short.npz", data=depths[:3])
+        evaluate_image_folder(folder, tmp_path / "c", Config(), depth_fn, None, gt_depth_npz=tmp_path / "short.npz")
+
+
+def test_evaluate_cli_on_an_image_folder_needs_ground_truth(tmp_path, drive_bag, tiny_checkpoint):
+    import cv2
+
+    _, frames = drive_bag
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for frame in frames:
+        cv2.imwrite(str(folder / f"{frame.index:06d}.png"), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    depths = np.empty(len(frames), dtype=object)
+    for i, frame in enumerate(frames):
+        depths[i] = np.nan_to_num(frame.depth, nan=0.0)
+    np.savez(tmp_path / "gt.npz", data=depths)
+    base = ["evaluate", "--images", str(folder), "--weights", str(tiny_checkpoint), "--device", "cpu", "--no-odometry"]
+    assert main(base + ["--out", str(tmp_path / "none")]) == 1  # no ground truth given
+    assert main(base + ["--gt-depth-npz", str(tmp_path / "gt.npz"), "--garg-crop", "--out", str(tmp_path / "out")]) == 0
+    figures = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert figures["depth"]["model"]["num_frames"] == len(frames) and figures["config"]["garg_crop"] is True

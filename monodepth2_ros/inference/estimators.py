@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from monodepth2_ros.errors import ConfigError
-from monodepth2_ros.inference.device import autocast_context, resolve_device, resolve_precision
+from monodepth2_ros.inference.backends import BACKENDS, HostStaging, build_runner, resolve_backend
+from monodepth2_ros.inference.device import resolve_device
 from monodepth2_ros.inference.preprocess import resize_to_network, rgb_to_tensor
 from monodepth2_ros.model.checkpoint import CheckpointInfo, LoadedCheckpoint, load_checkpoint
 from monodepth2_ros.model.constants import STEREO_SCALE
@@ -37,11 +38,17 @@ class InferenceConfig:
 
     Attributes:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``.
+        precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``; ``int8`` with the ``onnxruntime`` backend.
         min_depth, max_depth: the disparity -> depth range of the checkpoint (0.1 / 100 officially).
         scale: metres per network unit; None takes it from the checkpoint (``STEREO_SCALE`` for
             stereo-trained models, else 1, i.e. relative depth).
         post_process: the paper's flip post-processing; doubles the network cost.
+        backend: what runs the networks: ``eager`` (PyTorch as trained), ``eager_optimized``
+            (BatchNorm folded, channels-last, CUDA graphs), ``compile`` (torch.compile) or
+            ``onnxruntime``; see :mod:`monodepth2_ros.inference.backends`. One that cannot run
+            here falls back to eager with a logged warning.
+        onnx_dir: folder written by ``monodepth2 export`` for the ``onnxruntime`` backend; None
+            exports (and for int8 calibrates on rendered frames) when the estimator is built.
     """
 
     device: str = "auto"
@@ -50,8 +57,12 @@ class InferenceConfig:
     max_depth: float = MAX_DEPTH
     scale: float | None = None
     post_process: bool = False
+    backend: str = "eager"
+    onnx_dir: str | None = None
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend '{self.backend}' is not one of {', '.join(BACKENDS)}")
         if not 0 < self.min_depth < self.max_depth:
             raise ConfigError(f"need 0 < min_depth < max_depth, got {self.min_depth} and {self.max_depth}")
         if self.scale is not None and not (np.isfinite(self.scale) and self.scale > 0):
@@ -124,11 +135,14 @@ class DepthEstimator:
     def __init__(self, weights: str | Path | LoadedCheckpoint, config: InferenceConfig | None = None) -> None:
         self.config = config or InferenceConfig()
         self.device = resolve_device(self.config.device)
-        self.precision = resolve_precision(self.config.precision, self.device)
+        self.backend = resolve_backend(self.config.backend, self.config.precision, self.device)
+        self.precision = self.backend.precision
         checkpoint = _load(weights, need_pose=False)
         self.info = checkpoint.info
         self.scale = checkpoint_scale(self.info, self.config)
         self.network: DepthNet = checkpoint.depth_net.to(self.device).eval()
+        self.runner = build_runner("depth", self.network, self.backend, self.network_size, onnx_dir=self.config.onnx_dir)
+        self._host = HostStaging()
 
     @property
     def network_size(self) -> tuple[int, int]:
@@ -141,11 +155,9 @@ class DepthEstimator:
         images = resize_to_network(images, *self.network_size)
         if self.config.post_process:
             batch = images.shape[0]
-            with autocast_context(self.device, self.precision):
-                both = self.network(torch.cat([images, torch.flip(images, dims=[-1])]))[0]
-            return blend_flipped_disparity(both[:batch].float(), both[batch:].float())
-        with autocast_context(self.device, self.precision):
-            return self.network(images)[0].float()
+            both = self.runner(torch.cat([images, torch.flip(images, dims=[-1])]))[0]
+            return blend_flipped_disparity(both[:batch], both[batch:])
+        return self.runner(images)[0]
 
     @torch.inference_mode()
     def disparity_to_depth(self, disparity: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
@@ -178,8 +190,8 @@ class DepthEstimator:
         if K is not None:
             K_out = scale_intrinsics(np.asarray(K, dtype=np.float64), input_size, output_size)
         return DepthPrediction(
-            disparity=disparity[0, 0].cpu().numpy(),
-            depth=depth[0, 0].cpu().numpy(),
+            disparity=self._host.to_numpy(disparity[0, 0]),
+            depth=self._host.to_numpy(depth[0, 0]),
             scale=self.scale,
             K=K_out,
         )
@@ -191,11 +203,14 @@ class PoseEstimator:
     def __init__(self, weights: str | Path | LoadedCheckpoint, config: InferenceConfig | None = None) -> None:
         self.config = config or InferenceConfig()
         self.device = resolve_device(self.config.device)
-        self.precision = resolve_precision(self.config.precision, self.device)
+        self.backend = resolve_backend(self.config.backend, self.config.precision, self.device)
+        self.precision = self.backend.precision
         checkpoint = _load(weights, need_pose=True)
         self.info = checkpoint.info
         self.scale = checkpoint_scale(self.info, self.config)
         self.network: PoseNet = checkpoint.pose_net.to(self.device).eval()
+        size = (self.info.height, self.info.width)
+        self.runner = build_runner("pose", self.network, self.backend, size, onnx_dir=self.config.onnx_dir)
 
     @torch.inference_mode()
     def predict_raw(self, frame_a: torch.Tensor, frame_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,9 +218,8 @@ class PoseEstimator:
         size = (self.info.height, self.info.width)
         frame_a = resize_to_network(frame_a, *size)
         frame_b = resize_to_network(frame_b, *size)
-        with autocast_context(self.device, self.precision):
-            axis_angle, translation = self.network(frame_a, frame_b)
-        return axis_angle[:, 0, 0].float(), translation[:, 0, 0].float()
+        axis_angle, translation = self.runner(frame_a, frame_b)
+        return axis_angle[:, 0, 0], translation[:, 0, 0]
 
     def estimate(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> RelativeMotion:
         """Motion from frame a (earlier) to frame b (later), two (H, W, 3) uint8 RGB frames."""

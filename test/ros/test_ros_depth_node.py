@@ -151,22 +151,17 @@ def test_cloud_max_range_and_unorganized_cloud_drop_far_points(graph, tiny_check
 
 
 def _counting_estimator(checkpoint, delay_s: float = 0.0) -> tuple[DepthEstimator, list[float]]:
-    """The node's real estimator whose network records each call (and sleeps, to play a slow device)."""
+    """The node's real estimator whose network runner records each call (and sleeps, to play a slow device)."""
     estimator = build_estimator(DepthNodeParameters(weights=str(checkpoint), device="cpu"))
     calls: list[float] = []
-    network = estimator.network
+    run_network = estimator.runner
 
-    class SlowNetwork(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = network
+    def slow_runner(images):
+        calls.append(time.monotonic())
+        time.sleep(delay_s)
+        return run_network(images)
 
-        def forward(self, images):
-            calls.append(time.monotonic())
-            time.sleep(delay_s)
-            return self.inner(images)
-
-    estimator.network = SlowNetwork()
+    estimator.runner = slow_runner
     return estimator, calls
 
 

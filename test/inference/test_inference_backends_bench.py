@@ -1,0 +1,71 @@
+"""``monodepth2 bench --quick``: one run, every column, the eager fp32 baseline measured alongside."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from monodepth2_ros.cli.main import main
+from monodepth2_ros.inference.backend_bench import BenchRow, default_candidates, parse_candidates
+from monodepth2_ros.inference.benchmark import device_peak, network_flops
+
+pytest.importorskip("onnxruntime")
+
+_NODE_COLUMNS = {"node_p50_ms", "node_p95_ms"}
+_OPTIONAL = {"note", "node_note"}
+
+
+def test_bench_quick_prints_a_table_and_writes_every_column_for_each_backend(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--device", "cpu", "--backends", "eager_optimized,onnxruntime:int8", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    table = report["table"]
+    assert [(r["backend"], r["precision"]) for r in table] == [("eager", "fp32"), ("eager_optimized", "fp32"), ("onnxruntime", "int8")]
+    assert [r["status"] for r in table] == ["baseline", "ok", "ok"]
+    assert set(table[0]) == {f.name for f in dataclasses.fields(BenchRow)}
+    for row in table:
+        for key, value in row.items():
+            if key in _OPTIONAL:
+                continue
+            if key in _NODE_COLUMNS and value is None:
+                assert row["node_note"].startswith("n/a: ")  # missing node figures say why
+                continue
+            assert value is not None, f"{row['backend']} {row['precision']}: {key} missing"
+        assert 0 < row["depth_p50_ms"] <= row["depth_p95_ms"] * 1.0001
+        assert row["depth_throughput"] > 0 and row["pose_throughput"] > 0
+        assert 0 < row["limit_ms"] < row["depth_p50_ms"]  # nothing beats the hardware's peak
+        assert row["max_disp_diff"] >= 0 and row["abs_rel"] > 0
+    baseline, optimized, int8 = table
+    assert baseline["abs_rel_change"] == 0 and baseline["max_disp_diff"] == 0 and baseline["depth_speedup"] == 1
+    assert optimized["max_disp_diff"] < 1e-4 and abs(optimized["abs_rel_change"]) < 1e-4
+    assert 0 < int8["max_disp_diff"] < 0.02 and abs(int8["abs_rel_change"]) < 0.005
+    assert report["depth_gflops"] > report["pose_gflops"] > 0
+    assert [r["name"] for r in report["rows"]] == ["depth resnet18 eager fp32", "pose resnet18 eager fp32"]
+    for header in ("depth p50", "pose p50", "depth/s", "d_abs_rel", "max_d_disp", "limit ms", "%peak", "node p50"):
+        assert header in printed
+    assert "onnxruntime int8" in printed and "peak = " in printed
+
+
+def test_flop_count_of_the_depth_network_scales_with_the_pixels():
+    small = network_flops("depth", 64, 96)
+    large = network_flops("depth", 128, 192)
+    assert large == pytest.approx(4 * small, rel=0.02)
+    # ResNet-18's encoder alone is 1.8 GMAC at 224x224 (He et al.); 3.6 GFLOP scaled to 64x96 is ~0.44.
+    assert 0.44e9 < small < 2e9
+
+
+def test_cpu_peak_formula_is_cores_times_clock_times_flops_per_cycle():
+    peak = device_peak(torch.device("cpu"), "fp32", measure=False)
+    if peak.theoretical_gflops is None:
+        pytest.skip(f"no AVX-512 formula on this CPU: {peak.formula}")
+    cores, ghz, per_cycle = (float(part.split()[0]) for part in peak.formula.split(" x ")[:3])
+    assert peak.theoretical_gflops == pytest.approx(cores * ghz * per_cycle, rel=1e-3)
+    int8 = device_peak(torch.device("cpu"), "int8", measure=False)
+    assert int8.theoretical_gflops == pytest.approx(4 * peak.theoretical_gflops)
+
+
+def test_candidates_parse_and_default_to_the_eager_baseline_first():
+    assert parse_candidates("eager_optimized:bf16, onnxruntime") == [("eager_optimized", "bf16"), ("onnxruntime", "fp32")]
+    assert default_candidates(torch.device("cpu"))[0] == ("eager", "fp32")

@@ -60,7 +60,7 @@ OFFICIAL_RELEASES: dict[str, ReleasedModel] = {
 }
 
 # The model trained by this project's own pipeline, shipped inside the package.
-BUNDLED_MODEL_NAME = "synthetic_streets_640x192"
+BUNDLED_MODEL_NAME = "synthetic_streets_320x96"
 _BUNDLED_ROOT = Path(__file__).resolve().parent.parent / "weights"
 
 _NETWORK_TIMEOUT_S = 10.0

@@ -70,13 +70,13 @@ class Inbox:
         with self._lock:
             return [m for m in self.messages if match(m)]
 
-    def _wait(self, match: Callable[[Any], bool], stamp: int, timeout: float) -> Any:
-        """The last message ``match`` accepts, waiting up to ``timeout`` seconds for one."""
+    def _wait(self, match: Callable[[Any], bool], stamp: int, timeout: float, seen: int = 0) -> Any:
+        """The last message ``match`` accepts, waiting up to ``timeout`` seconds for more than ``seen``."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
                 found = [m for m in self.messages if match(m)]
-                if found:
+                if len(found) > seen:
                     return found[-1]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -92,8 +92,12 @@ class Inbox:
     def at(self, stamp: int) -> list[Any]:
         return self._matching(lambda m: stamp_ns(m) == stamp)
 
-    def wait(self, stamp: int, timeout: float = WAIT_S) -> Any:
-        return self._wait(lambda m: stamp_ns(m) == stamp, stamp, timeout)
+    def wait(self, stamp: int, timeout: float = WAIT_S, after: int = 0) -> Any:
+        """The newest message stamped ``stamp``, once more than ``after`` of them have arrived.
+
+        ``after``: how many were received before the stamp was sent again (``len(inbox.at(stamp))``).
+        """
+        return self._wait(lambda m: stamp_ns(m) == stamp, stamp, timeout, seen=after)
 
 
 OUTPUT_TYPES = {

@@ -9,7 +9,8 @@ from tqdm import tqdm
 
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.evaluation.runner import EvaluationConfig, evaluate_bag, evaluate_image_folder
-from monodepth2_ros.inference import PRECISIONS, DepthEstimator, InferenceConfig, PoseEstimator
+from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
+from monodepth2_ros.inference.backends import ALL_PRECISIONS, BACKENDS
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
 
@@ -59,7 +60,8 @@ def register(subparsers) -> None:
     parser.add_argument("--max-depth", type=float, default=80.0, help="ground-truth cap, metres")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    parser.add_argument("--precision", default="fp32", choices=ALL_PRECISIONS, help="int8 needs --backend onnxruntime")
+    parser.add_argument("--backend", default="eager", choices=BACKENDS, help="network runtime (default eager)")
     parser.set_defaults(func=run)
 
 
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_depth and args.no_odometry:
         raise ConfigError("nothing to evaluate: both --no-depth and --no-odometry were given")
     checkpoint = load_checkpoint(resolve_weights(args.weights), load_pose=None)
-    inference = InferenceConfig(device=args.device, precision=args.precision, post_process=args.post_process, scale=args.scale)
+    inference = InferenceConfig(device=args.device, precision=args.precision, backend=args.backend, post_process=args.post_process, scale=args.scale)
     depth_fn = None
     if not args.no_depth:
         depth = DepthEstimator(checkpoint, inference)

@@ -17,7 +17,8 @@ from monodepth2_ros.errors import ConfigError, DatasetError, MissingInputError
 from monodepth2_ros.evaluation.colorize import colorize_depth
 from monodepth2_ros.evaluation.pose_io import Trajectory, write_tum_trajectory
 from monodepth2_ros.evaluation.trajectory import integrate_relative
-from monodepth2_ros.inference import PRECISIONS, DepthEstimator, InferenceConfig, PoseEstimator
+from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
+from monodepth2_ros.inference.backends import ALL_PRECISIONS, BACKENDS
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
 
@@ -53,7 +54,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    parser.add_argument("--precision", default="fp32", choices=ALL_PRECISIONS, help="int8 needs --backend onnxruntime")
+    parser.add_argument("--backend", default="eager", choices=BACKENDS, help="network runtime (default eager)")
     parser.add_argument("--post-process", action="store_true", help="the paper's flip post-processing (2x cost)")
     parser.add_argument("--scale", type=float, default=None, help="metres per network unit (default from the checkpoint)")
     parser.add_argument("--pose", action="store_true", help="also run the pose network over consecutive inputs")
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         planned += [out / POSE_AXISANGLE_FILE, out / POSE_TRANSLATION_FILE, out / TRAJECTORY_FILE]
     _check_overwrite(planned, args.force)
 
-    config = InferenceConfig(device=args.device, precision=args.precision, post_process=args.post_process, scale=args.scale)
+    config = InferenceConfig(device=args.device, precision=args.precision, backend=args.backend, post_process=args.post_process, scale=args.scale)
     checkpoint = load_checkpoint(resolve_weights(args.weights), load_pose=True if args.pose else False)
     depth_estimator = DepthEstimator(checkpoint, config)
     pose_estimator = PoseEstimator(checkpoint, config) if args.pose else None

@@ -52,6 +52,7 @@ from monodepth2_ros.inference.optimize import optimized_copy
 __all__ = [
     "BACKENDS",
     "BACKEND_PRECISIONS",
+    "ALL_PRECISIONS",
     "NETWORKS",
     "BackendChoice",
     "NetworkRunner",
@@ -76,6 +77,8 @@ BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
     "compile": PRECISIONS,
     "onnxruntime": ("fp32", "int8"),
 }
+# Every precision some backend runs (checked against the chosen backend when it is resolved).
+ALL_PRECISIONS = tuple(dict.fromkeys(p for precisions in BACKEND_PRECISIONS.values() for p in precisions))
 NETWORKS = ("depth", "pose")
 
 _TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -27,7 +27,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 from monodepth2_ros.errors import ConfigError
-from monodepth2_ros.inference.device import PRECISIONS
+from monodepth2_ros.inference.backends import ALL_PRECISIONS, BACKENDS
 from monodepth2_ros.inference.estimators import InferenceConfig
 from monodepth2_ros.inference.ground_plane import GroundPlaneConfig
 from monodepth2_ros.inference.scale import (
@@ -54,6 +54,8 @@ __all__ = [
     "weights_parameter",
     "device_parameter",
     "precision_parameter",
+    "backend_parameter",
+    "onnx_dir_parameter",
     "input_transport_parameter",
     "qos_reliability_parameter",
     "scale_mode_parameter",
@@ -175,9 +177,29 @@ def precision_parameter(note: str = "") -> Any:
     """The read-only ``precision`` field; ``note`` is appended to the fp16 remark (``"; ..."``)."""
     return param(
         _INFERENCE_DEFAULTS.precision,
-        f"Numeric precision of the network (fp16 needs CUDA{note}).",
+        f"Numeric precision of the network (fp16 needs CUDA{note}; int8 needs the onnxruntime backend).",
         read_only=True,
-        choices=PRECISIONS,
+        choices=ALL_PRECISIONS,
+    )
+
+
+def backend_parameter() -> Any:
+    return param(
+        _INFERENCE_DEFAULTS.backend,
+        "Network runtime: eager (PyTorch), eager_optimized (BatchNorm folded, channels_last), compile "
+        "(torch.compile), onnxruntime (fp32 or int8; CUDA/TensorRT providers when installed). A backend "
+        "this machine lacks falls back to eager with a warning.",
+        read_only=True,
+        choices=BACKENDS,
+    )
+
+
+def onnx_dir_parameter() -> Any:
+    return param(
+        "",
+        "Folder of 'monodepth2 export' ONNX files for the onnxruntime backend; empty exports (and, for "
+        "int8, calibrates) at start-up.",
+        read_only=True,
     )
 
 
@@ -265,6 +287,8 @@ class DepthNodeParameters(ParameterTable):
     weights: str = weights_parameter("Checkpoint folder (encoder.pth + depth.pth)")
     device: str = device_parameter()
     precision: str = precision_parameter()
+    backend: str = backend_parameter()
+    onnx_dir: str = onnx_dir_parameter()
     post_process: bool = _param(
         _INFERENCE_DEFAULTS.post_process,
         "Flip post-processing of the paper (better borders, twice the network cost).",
@@ -372,6 +396,8 @@ class DepthNodeParameters(ParameterTable):
         return InferenceConfig(
             device=self.device,
             precision=self.precision,
+            backend=self.backend,
+            onnx_dir=self.onnx_dir or None,
             post_process=self.post_process,
             scale=1.0,
         )

@@ -24,8 +24,10 @@ from monodepth2_ros.model.checkpoint import CheckpointInfo
 from monodepth2_ros.ros.parameters import (
     ParameterSpec,
     ParameterTable,
+    backend_parameter,
     device_parameter,
     input_transport_parameter,
+    onnx_dir_parameter,
     param,
     parameter_specs,
     parameters_main,
@@ -57,6 +59,8 @@ class PoseNodeParameters(ParameterTable):
     weights: str = weights_parameter("Checkpoint folder with the pose network (pose_encoder.pth + pose.pth)")
     device: str = device_parameter()
     precision: str = precision_parameter("; non-finite poses are dropped and counted")
+    backend: str = backend_parameter()
+    onnx_dir: str = onnx_dir_parameter()
     input_transport: str = input_transport_parameter()
     qos_reliability: str = qos_reliability_parameter("the image subscription")
     odom_frame: str = param("odom", "Odometry frame (REP 105): header frame of odom and path, parent of the TF.")
@@ -128,7 +132,9 @@ class PoseNodeParameters(ParameterTable):
 
     def inference_config(self) -> InferenceConfig:
         """How the pose network runs; scale 1 (network units): the node applies the scale source."""
-        return InferenceConfig(device=self.device, precision=self.precision, scale=1.0)
+        return InferenceConfig(
+            device=self.device, precision=self.precision, backend=self.backend, onnx_dir=self.onnx_dir or None, scale=1.0
+        )
 
     def odometry_config(self) -> OdometryConfig:
         return OdometryConfig(

@@ -115,3 +115,11 @@ def test_corrupt_checkpoint_is_reported_without_traceback(tmp_path, tiny_checkpo
     assert result.returncode == 1
     assert "error: cannot read checkpoint file" in result.stderr and "depth.pth" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_infer_with_the_optimised_backend_matches_eager(tmp_path, tiny_checkpoint, make_image):
+    frames = _write_inputs(tmp_path / "images", make_image)
+    assert main(["infer", "--weights", str(tiny_checkpoint), "--device", "cpu", "--backend", "eager_optimized",
+                 str(tmp_path / "images"), "--out", str(tmp_path / "out")]) == 0
+    expected = DepthEstimator(tiny_checkpoint, InferenceConfig(device="cpu")).estimate(frames["frame_0"]).depth
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "frame_0_depth.npy"), expected, rtol=1e-3)

@@ -278,3 +278,15 @@ def test_unreadable_checkpoint_fails_at_start(tmp_path, capfd):
     (tmp_path / "depth.pth").write_text("not a checkpoint")
     assert main(["--ros-args", "-p", f"weights:={tmp_path}", "-p", "device:=cpu"]) == 1
     assert "encoder.pth" in capfd.readouterr().err
+
+
+def test_the_backend_parameter_selects_the_runtime_and_the_output_matches_eager(graph, tiny_checkpoint, make_image):
+    node = depth_node(graph, tiny_checkpoint, backend="eager_optimized")
+    assert (node.estimator.backend.backend, node.estimator.backend.precision) == ("eager_optimized", "fp32")
+    inbox = graph.subscribe("depth")
+    send_camera_info(graph, node, camera_info_msg(pinhole_K(HEIGHT, WIDTH), HEIGHT, WIDTH))
+    rgb = _frame(make_image)
+    graph.image_pub.publish(image_msg(rgb, sec=5))
+    published = depth_array(inbox.wait_stamp(5))
+    eager = DepthEstimator(tiny_checkpoint, InferenceConfig(device="cpu")).estimate(rgb).depth
+    np.testing.assert_allclose(published, np.where((eager >= 0.1) & (eager <= 100.0), eager, np.nan), rtol=1e-3, atol=1e-4)

@@ -133,6 +133,7 @@ def run_node_benchmark(
     threads: int | None = None,
     warmup: int = _WARMUP_FRAMES,
     progress: Callable[[str], None] | None = None,
+    backend: str = "eager",
 ) -> dict[str, Any]:
     """Benchmark the depth node end to end and the bare model on the same frames.
 
@@ -140,7 +141,7 @@ def run_node_benchmark(
         weights: checkpoint folder.
         frames: sequential frames measured for each latency (after a short warm-up).
         width, height: camera image size (bgr8).
-        device, precision: as the node's parameters.
+        device, precision, backend: as the node's parameters (the bare model runs the same).
         probe_s: seconds of each throughput probe.
         threads: torch CPU threads for the run (None keeps the current setting); restored afterwards.
         warmup: frames run through the node and the model before timing.
@@ -168,6 +169,7 @@ def run_node_benchmark(
             Parameter("weights", value=str(weights)),
             Parameter("device", value=device),
             Parameter("precision", value=precision),
+            Parameter("backend", value=backend),
         ]
         node = graph.add(DepthNode(context=graph.context, parameter_overrides=overrides, node_name="bench_depth_node"))
         driver = _Driver(graph.add(rclpy.create_node("bench_driver", context=graph.context)), images, camera_info)
@@ -177,7 +179,8 @@ def run_node_benchmark(
             "depth node",
             lambda: driver.info_pub.publish(camera_info),
         )
-        return _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, device, precision, probe_s, say)
+        config = InferenceConfig(device=device, precision=precision, backend=backend)
+        return _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, config, probe_s, say)
 
 
 def _measure(
@@ -189,13 +192,12 @@ def _measure(
     warmup: int,
     width: int,
     height: int,
-    device: str,
-    precision: str,
+    config: InferenceConfig,
     probe_s: float,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """The measurements of :func:`run_node_benchmark` on a connected node and driver."""
-    estimator = DepthEstimator(weights, InferenceConfig(device=device, precision=precision))
+    estimator = DepthEstimator(weights, config)
     index = 0
     say(f"warm-up ({warmup} frames)")
     for _ in range(warmup):
@@ -260,7 +262,8 @@ def _measure(
     info = node.estimator.info
     network = f"{info.width}x{info.height} ResNet-{info.num_layers}"
     return {
-        **result_setup(width, height, network, node.estimator.device, precision, frames),
+        **result_setup(width, height, network, node.estimator.device, config.precision, frames),
+        "backend": f"{node.estimator.backend.backend} {node.estimator.backend.precision}",
         "node_latency_ms": latency_summary_ms(node_latencies),
         "node_processing_ms": {"p50": inside.latency_p50_ms, "p95": inside.latency_p95_ms},
         "model_latency_ms": latency_summary_ms(model_latencies),

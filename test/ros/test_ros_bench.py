@@ -19,3 +19,11 @@ def test_node_benchmark_reports_latencies_and_rates_as_json(tiny_checkpoint, tmp
         assert result[key]["n"] == 4 and 0 < result[key]["p50"] <= result[key]["p95"]
     assert result["flood_output_rate_hz"] > 0 and result["probes"]
     assert result["sustained_rate_hz"] == 0 or any(probe["no_backlog"] for probe in result["probes"])
+
+
+def test_node_benchmark_runs_the_requested_backend(tiny_checkpoint):
+    from monodepth2_ros.ros.bench_node import run_node_benchmark
+
+    result = run_node_benchmark(tiny_checkpoint, frames=2, width=120, height=40, probe_s=0.2, warmup=1, threads=1, backend="eager_optimized")
+    assert result["backend"] == "eager_optimized fp32"
+    assert result["node_latency_ms"]["n"] == 2

@@ -20,11 +20,11 @@ def main() -> None:
     parser.add_argument("dest", type=Path, help="bundled model folder to (re)write")
     args = parser.parse_args()
     loaded = load_checkpoint(args.checkpoint, load_pose=True)
-    card = args.dest / "MODEL_CARD.md"
-    kept = card.read_text() if card.is_file() else None
+    # The model card and plots beside the tensors survive the folder being replaced.
+    kept = {p.name: p.read_bytes() for p in args.dest.glob("*") if p.is_file() and p.suffix != ".pth"} if args.dest.is_dir() else {}
     save_checkpoint(args.dest, loaded.depth_net, loaded.pose_net, loaded.info, dtype=torch.float16)
-    if kept is not None:
-        card.write_text(kept)
+    for name, data in kept.items():
+        (args.dest / name).write_bytes(data)
     run_config = args.checkpoint.parent / "config.yaml"
     if run_config.is_file():
         shutil.copy(run_config, args.dest / "train_config.yaml")

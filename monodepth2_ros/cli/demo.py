@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:10} {path}")
     print(
         "\nLook at them: open the PNGs; open output/ (MCAP) in Foxglove Studio; or on a ROS 2 machine\n"
-        "  ros2 launch monodepth2_ros depth.launch.py use_pose:=true rviz:=true &\n"
-        f"  ros2 bag play {config.out_dir / 'drive'}"
+        "  ros2 launch monodepth2_ros depth.launch.py use_pose:=true scale_mode:=camera_height rviz:=true &\n"
+        f"  ros2 bag play {config.out_dir / 'drive'} --clock"
     )
     return 0

@@ -46,6 +46,10 @@ DEPTH_DECODER_FILE = "depth.pth"
 POSE_ENCODER_FILE = "pose_encoder.pth"
 POSE_DECODER_FILE = "pose.pth"
 
+# Permissions of written checkpoints (temporary files and folders start out private).
+_FILE_MODE = 0o644
+_FOLDER_MODE = 0o755
+
 # Non-tensor entries the official trainer stores in encoder.pth.
 _INFO_KEYS = ("height", "width", "use_stereo")
 
@@ -258,6 +262,7 @@ def atomic_torch_save(obj, path: Path) -> None:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, _FILE_MODE)  # mkstemp makes it private; a checkpoint is meant to be shared
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -293,6 +298,7 @@ def save_checkpoint(
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
+        os.chmod(staging, _FOLDER_MODE)
         depth = getattr(depth_net, "module", depth_net)
         encoder_state = to_official_keys(DEPTH_ENCODER_FILE, _cpu_state(depth.encoder, dtype))
         encoder_state.update(height=int(info.height), width=int(info.width), use_stereo=bool(info.use_stereo))

@@ -134,3 +134,11 @@ def test_saving_over_an_existing_checkpoint_replaces_it_whole_and_leaves_no_temp
 def test_wrapper_prefixes_from_ddp_and_compile_are_stripped():
     state = {"module._orig_mod.encoder.conv1.weight": 1, "encoder.fc.bias": 2}
     assert strip_wrapper_prefixes(state) == {"encoder.conv1.weight": 1, "encoder.fc.bias": 2}
+
+
+def test_written_checkpoints_are_readable_by_others(tmp_path):
+    import stat
+
+    folder = save_checkpoint(tmp_path / "ckpt", DepthNet(18), None, CheckpointInfo())
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o644}

@@ -179,7 +179,7 @@ def _node_depth_scores(drive_bag: Path, out_bag: Path) -> tuple[dict, list]:
         pred = depth_image_to_metres(message.msg)
         pred = np.where(np.isfinite(pred), pred, 80.0)  # NaN = outside the published range
         evaluation.add(gt[stamp], pred)
-        if len(panels) < 3 and len(evaluation) % 15 == 5:
+        if len(panels) < 3 and len(evaluation) % 15 == 1:  # the first frame always gets a panel
             panels.append((image_to_rgb(images[stamp]), pred, gt[stamp]))
     if len(evaluation) == 0:
         return {"frames": 0}, panels

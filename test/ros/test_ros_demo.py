@@ -10,7 +10,7 @@ from monodepth2_ros.ros.demo import FILES, DemoConfig, run_demo
 
 
 def test_demo_end_to_end_at_a_tiny_size(tmp_path, tiny_checkpoint):
-    config = DemoConfig(out_dir=tmp_path / "demo", weights=str(tiny_checkpoint), frames=12, width=96, height=64, play_rate=1.0)
+    config = DemoConfig(out_dir=tmp_path / "demo", weights=str(tiny_checkpoint), frames=12, width=96, height=64, play_rate=0.5)
     result = run_demo(config, say=lambda message: None)
 
     input_stamps = {stamp_ns(m.msg.header) for m in iter_messages(result.files["drive"], "/camera/image_raw")}

@@ -68,7 +68,7 @@ class BenchSettings:
         measure_peak: also time a large matmul for the device's peak.
         calibration_frames: rendered frames for the int8 calibration (a drive apart from the test frames).
         threads: CPU threads for PyTorch and ONNX Runtime alike (0 keeps torch's current setting).
-        node_rows: run the node benchmark for every row the node can run (today: eager at any
+        node_rows: run the node benchmark for every row (the node takes the same backend and
             precision), not only the eager fp32 baseline.
     """
 

@@ -34,6 +34,7 @@ from monodepth2_ros.data.frame import DamagedInputWarning, Frame
 from monodepth2_ros.data.image_codec import compressed_to_rgb, image_to_rgb, is_colour_encoding
 from monodepth2_ros.data.mcap_salvage import McapScan, iter_mcap_messages, scan_mcap
 from monodepth2_ros.data.paths import natural_key
+from monodepth2_ros.data.stamps import header_stamp_ns
 from monodepth2_ros.data.undistort import Undistorter
 from monodepth2_ros.errors import DatasetError, MissingInputError
 
@@ -471,13 +472,6 @@ def camera_info_topic_for(image_topic: str) -> str:
     return f"{namespace}/{_CAMERA_INFO_NAME}" if namespace else _CAMERA_INFO_NAME
 
 
-def _header_stamp_ns(msg: Any) -> int:
-    stamp = getattr(getattr(msg, "header", None), "stamp", None)
-    if stamp is None:
-        return 0
-    return int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
-
-
 @dataclass
 class _IterationState:
     """What one pass over a bag carries from message to message."""
@@ -700,7 +694,7 @@ class BagImageStream:
             header = getattr(msg, "header", None)
             frame_id = str(getattr(header, "frame_id", "") or (camera.frame_id if camera else ""))
             yield Frame(
-                stamp_ns=_header_stamp_ns(msg) or raw.stamp_ns,
+                stamp_ns=header_stamp_ns(msg) or raw.stamp_ns,
                 rgb=rgb,
                 camera=frame_camera,
                 frame_id=frame_id,

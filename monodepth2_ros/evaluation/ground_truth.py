@@ -15,6 +15,7 @@ import numpy as np
 
 from monodepth2_ros.data.bag_reader import iter_messages, list_topics
 from monodepth2_ros.data.image_codec import depth_image_to_metres
+from monodepth2_ros.data.stamps import stamp_to_ns
 from monodepth2_ros.errors import DatasetError
 from monodepth2_ros.evaluation.pose_io import quaternion_to_matrix
 
@@ -35,12 +36,8 @@ TF_STATIC_TOPIC = "/tf_static"
 
 
 def stamp_ns(header) -> int:
-    """Nanoseconds of a std_msgs/Header (ROS 2 ``sec``/``nanosec``; ROS 1 ``secs``/``nsecs``)."""
-    stamp = header.stamp
-    sec = getattr(stamp, "sec", None)
-    if sec is None:
-        return int(stamp.secs) * 1_000_000_000 + int(stamp.nsecs)
-    return int(sec) * 1_000_000_000 + int(stamp.nanosec)
+    """Nanoseconds of a std_msgs/Header."""
+    return stamp_to_ns(header.stamp)
 
 
 def _matrix(translation, rotation) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from monodepth2_ros.data.stamps import stamp_to_ns
 from monodepth2_ros.inference.estimators import DepthEstimator, InferenceConfig
 from monodepth2_ros.ros.bench_common import (
     FRAME_ID,
@@ -82,7 +83,7 @@ class _Driver:
         msg = self.images[index % len(self.images)]
         msg.header.stamp.sec = index // 1000
         msg.header.stamp.nanosec = (index % 1000) * 1_000_000
-        key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        key = stamp_to_ns(msg.header.stamp)
         self.info_pub.publish(self.camera_info)
         sent = time.perf_counter()
         self.image_pub.publish(msg)

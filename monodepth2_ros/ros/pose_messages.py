@@ -15,6 +15,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose, PoseStamped, TransformStamped
 from nav_msgs.msg import Odometry
 
+from monodepth2_ros.data.stamps import stamp_to_ns
 from monodepth2_ros.evaluation.pose_io import matrix_to_quaternion, quaternion_to_matrix
 from monodepth2_ros.inference.odometry import NS_PER_S, OdometryEstimate
 
@@ -34,11 +35,6 @@ __all__ = [
 # Variance reported for a quantity that was not measured (the twist at a first frame or after a
 # gap): large enough that any filter ignores it, small enough to stay finite in float64 maths.
 UNKNOWN_VARIANCE = 1e6
-
-
-def stamp_to_ns(stamp: Any) -> int:
-    """builtin_interfaces/Time -> integer nanoseconds."""
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
 def ns_to_stamp(stamp_ns: int) -> Time:

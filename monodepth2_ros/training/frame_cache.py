@@ -42,6 +42,7 @@ from monodepth2_ros.data import (
     iter_messages,
     resolve_bag_paths,
 )
+from monodepth2_ros.data.stamps import header_stamp_ns
 from monodepth2_ros.errors import DatasetError, MissingInputError
 from monodepth2_ros.inference.preprocess import resize_to_network
 from monodepth2_ros.training.config import DataConfig
@@ -202,14 +203,6 @@ def _resize_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(depth.astype(np.float32), (width, height), interpolation=cv2.INTER_NEAREST)
 
 
-def _header_stamp(msg: Any, fallback: int) -> int:
-    stamp = getattr(getattr(msg, "header", None), "stamp", None)
-    if stamp is None:
-        return fallback
-    value = int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
-    return value or fallback
-
-
 def _nearest(stamps: np.ndarray, query: np.ndarray, tolerance_ns: int) -> np.ndarray:
     """Index into sorted ``stamps`` of the nearest stamp to each query, or -1 beyond tolerance."""
     if stamps.size == 0:
@@ -264,7 +257,7 @@ def _odometry_positions(source: SourceSpec, topic: str, stamps: np.ndarray) -> n
     times, points = [], []
     for message in iter_messages(source.path, topic):
         position = message.msg.pose.pose.position
-        times.append(_header_stamp(message.msg, message.stamp_ns))
+        times.append(header_stamp_ns(message.msg, message.stamp_ns))
         points.append((position.x, position.y, position.z))
     if len(times) < 2:
         raise DatasetError(f"{source.path}: odometry topic {topic!r} has {len(times)} message(s); expected >= 2")
@@ -364,7 +357,7 @@ class _Builder:
         # Ground truth is stamped like its image; allow a quarter of the median frame period.
         period = int(np.median(np.diff(stamps))) if stamps.size > 1 else _NS_PER_S
         for message in iter_messages(source.path, config.depth_topic):
-            stamp = _header_stamp(message.msg, message.stamp_ns)
+            stamp = header_stamp_ns(message.msg, message.stamp_ns)
             found = int(_nearest(stamps, np.asarray([stamp]), period // 4)[0])
             if found < 0:
                 continue

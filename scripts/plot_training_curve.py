@@ -14,9 +14,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from monodepth2_ros.training.run_dir import METRICS_FILE  # noqa: E402
+
 
 def read_records(run_dir: Path) -> list[dict]:
-    with open(run_dir / "metrics.jsonl", encoding="utf-8") as stream:
+    with open(run_dir / METRICS_FILE, encoding="utf-8") as stream:
         return [json.loads(line) for line in stream if line.strip()]
 
 
@@ -30,7 +32,7 @@ def main() -> None:
     val = [r for r in records if r.get("kind") == "val"]
     best = [r for r in records if r.get("kind") == "best"]
     if not train:
-        raise SystemExit(f"{args.run_dir / 'metrics.jsonl'} has no training records yet")
+        raise SystemExit(f"{args.run_dir / METRICS_FILE} has no training records yet")
 
     fig, (loss_ax, depth_ax) = plt.subplots(1, 2, figsize=(11, 3.6))
     loss_ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8, label="training loss")

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from monodepth2_ros.inference.backend_bench import (
+from monodepth2_ros.tools.backend_bench import (
     QUICK_SETTINGS,
     BenchReport,
     BenchSettings,

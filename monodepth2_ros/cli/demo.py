@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from monodepth2_ros.ros.demo import DemoConfig, run_demo
+    from monodepth2_ros.tools.demo import DemoConfig, run_demo
 
     config = DemoConfig(
         out_dir=Path(args.out), weights=args.weights, frames=args.frames, width=args.width, height=args.height,

@@ -14,7 +14,6 @@ __all__ = [
     "DepthNodeParameters",
     "NodeSpec",
     "depth_launch_plan",
-    "run_node_benchmark",
 ]
 
 _LAZY = {
@@ -22,7 +21,6 @@ _LAZY = {
     "DepthNodeParameters": "monodepth2_ros.ros.parameters",
     "NodeSpec": "monodepth2_ros.ros.launch_plan",
     "depth_launch_plan": "monodepth2_ros.ros.launch_plan",
-    "run_node_benchmark": "monodepth2_ros.ros.bench_node",
 }
 
 

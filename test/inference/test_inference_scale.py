@@ -188,7 +188,7 @@ def test_shared_scale_waits_then_follows_updates():
 
 
 def test_ground_plane_figures_command_reports_the_scale_error(capsys):
-    from monodepth2_ros.inference.ground_plane import main
+    from monodepth2_ros.tools.ground_plane_figures import main
 
     assert main(["--seeds", "1", "--frames", "2", "--width", "160", "--height", "48", "--factor", "3.0"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -6,7 +6,7 @@ import numpy as np
 
 from monodepth2_ros.data import iter_messages
 from monodepth2_ros.evaluation.ground_truth import stamp_ns
-from monodepth2_ros.ros.demo import FILES, DemoConfig, run_demo
+from monodepth2_ros.tools.demo import FILES, DemoConfig, run_demo
 
 
 def test_demo_end_to_end_at_a_tiny_size(tmp_path, tiny_checkpoint):

@@ -104,7 +104,7 @@ def test_bringup_starts_the_pose_node_with_the_shared_scale(graph, tiny_checkpoi
 
 
 def test_pose_node_benchmark_reports_node_and_network_latency(tiny_checkpoint, tmp_path, capsys):
-    from monodepth2_ros.ros.pose_bench import main
+    from monodepth2_ros.tools.pose_node_bench import main
 
     out = tmp_path / "pose_bench.json"
     assert main(["--weights", str(tiny_checkpoint), "--frames", "3", "--width", "120", "--height", "40",

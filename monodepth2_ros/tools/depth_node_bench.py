@@ -10,8 +10,8 @@ Measures, for camera-sized frames (KITTI's 1242x375 bgr8 by default):
   drops what it cannot serve), and the highest input rate, probed downwards from the sequential
   rate, served without a drop or a growing latency (no backlog).
 
-    python -m monodepth2_ros.ros.bench_node --random-weights --frames 200
-    python -m monodepth2_ros.ros.bench_node --weights ~/models/mono_640x192 --device cuda --json bench.json
+    python -m monodepth2_ros.tools.depth_node_bench --random-weights --frames 200
+    python -m monodepth2_ros.tools.depth_node_bench --weights ~/models/mono_640x192 --device cuda --json bench.json
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 
 from monodepth2_ros.data.stamps import stamp_to_ns
 from monodepth2_ros.inference.estimators import DepthEstimator, InferenceConfig
-from monodepth2_ros.ros.bench_common import (
+from monodepth2_ros.tools.node_bench_common import (
     FRAME_ID,
     KITTI_HEIGHT,
     KITTI_WIDTH,

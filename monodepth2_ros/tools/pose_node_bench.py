@@ -8,8 +8,8 @@ For camera-sized frames (KITTI's 1242x375 bgr8 by default), one frame in flight 
 * network latency: :meth:`PoseEstimator.estimate` on the same pair, right after, so both see the
   same load on a shared machine.
 
-    python -m monodepth2_ros.ros.pose_bench --random-weights --frames 30 --threads 1
-    python -m monodepth2_ros.ros.pose_bench --weights ~/models/mono_640x192 --device cuda --json pose_bench.json
+    python -m monodepth2_ros.tools.pose_node_bench --random-weights --frames 30 --threads 1
+    python -m monodepth2_ros.tools.pose_node_bench --weights ~/models/mono_640x192 --device cuda --json pose_bench.json
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from monodepth2_ros.inference.estimators import InferenceConfig, PoseEstimator
 from monodepth2_ros.model.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH
-from monodepth2_ros.ros.bench_common import (
+from monodepth2_ros.tools.node_bench_common import (
     KITTI_HEIGHT,
     KITTI_WIDTH,
     Arrivals,

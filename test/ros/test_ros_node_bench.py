@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from monodepth2_ros.ros.bench_node import main
+from monodepth2_ros.tools.depth_node_bench import main
 
 
 def test_node_benchmark_reports_latencies_and_rates_as_json(tiny_checkpoint, tmp_path, capsys):
@@ -22,7 +22,7 @@ def test_node_benchmark_reports_latencies_and_rates_as_json(tiny_checkpoint, tmp
 
 
 def test_node_benchmark_runs_the_requested_backend(tiny_checkpoint):
-    from monodepth2_ros.ros.bench_node import run_node_benchmark
+    from monodepth2_ros.tools.depth_node_bench import run_node_benchmark
 
     result = run_node_benchmark(tiny_checkpoint, frames=2, width=120, height=40, probe_s=0.2, warmup=1, threads=1, backend="eager_optimized")
     assert result["backend"] == "eager_optimized fp32"

@@ -33,7 +33,7 @@ from monodepth2_ros.inference.backends import (
     onnxruntime_providers,
     resolve_backend,
 )
-from monodepth2_ros.inference.benchmark import (
+from monodepth2_ros.tools.network_bench import (
     LatencyResult,
     PeakEstimate,
     device_peak,
@@ -237,9 +237,9 @@ def _node_latency(
     if settings.node_frames <= 0:
         return None, None, "n/a: node benchmark disabled"
     try:
-        from monodepth2_ros.ros.bench_node import run_node_benchmark
+        from monodepth2_ros.tools.depth_node_bench import run_node_benchmark
     except ImportError as err:
-        return None, None, f"n/a: monodepth2_ros.ros.bench_node cannot be imported ({err})"
+        return None, None, f"n/a: monodepth2_ros.tools.depth_node_bench cannot be imported ({err})"
     parameters = inspect.signature(run_node_benchmark).parameters
     kwargs: dict[str, Any] = {}
     if "threads" in parameters and settings.threads > 0:

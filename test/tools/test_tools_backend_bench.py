@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from monodepth2_ros.cli.main import main
-from monodepth2_ros.inference.backend_bench import BenchRow, default_candidates, parse_candidates
-from monodepth2_ros.inference.benchmark import device_peak, network_flops
+from monodepth2_ros.tools.backend_bench import BenchRow, default_candidates, parse_candidates
+from monodepth2_ros.tools.network_bench import device_peak, network_flops
 
 pytest.importorskip("onnxruntime")
 

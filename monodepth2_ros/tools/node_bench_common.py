@@ -1,4 +1,4 @@
-"""What the node benchmarks (:mod:`~monodepth2_ros.ros.bench_node`, :mod:`~monodepth2_ros.ros.pose_bench`)
+"""What the node benchmarks (:mod:`~monodepth2_ros.tools.depth_node_bench`, :mod:`~monodepth2_ros.tools.pose_node_bench`)
 share: the test frames and their Image messages, a random checkpoint, a private DDS graph, output
 arrival times, latency summaries and the command line.
 

@@ -7,7 +7,7 @@ excluded; the frame cache makes it cheap anyway).
 
 Example::
 
-    python -m monodepth2_ros.training.bench --sizes 640x192 320x96 --batch-size 4 --steps 3
+    python -m monodepth2_ros.tools.training_bench --sizes 640x192 320x96 --batch-size 4 --steps 3
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m monodepth2_ros.training.bench",
+        prog="python -m monodepth2_ros.tools.training_bench",
         description="Training throughput (triplets/s) per speed setting, side by side.",
     )
     parser.add_argument("--sizes", nargs="+", type=_size, default=[(h, w) for h, w in DEFAULT_SIZES], metavar="WxH")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from monodepth2_ros.training.bench import BenchSetting, format_table, main, training_throughput
+from monodepth2_ros.tools.training_bench import BenchSetting, format_table, main, training_throughput
 
 
 def test_throughput_row_counts_triplets_per_second():

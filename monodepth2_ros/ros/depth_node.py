@@ -7,6 +7,8 @@ Topics (relative, so namespaces and remapping work):
 * publishes ``depth`` (32FC1 metres, NaN invalid), ``depth/camera_info``, ``depth/colored`` (bgr8),
   ``points`` (PointCloud2 x y z rgb in the camera optical frame), each with the image's header, and
   ``/diagnostics`` (rates, latency, drops, scale; absolute like diagnostic_updater's);
+* for robots (:mod:`monodepth2_ros.ros.robot_outputs`): ``scan`` (LaserScan, off by default),
+  ``depth/compressedDepth`` and ``depth/colored/compressed``, each computed only while subscribed;
 * ``scale`` (std_msgs/Float64): published when the scale is metric, or subscribed with
   ``scale_mode: shared`` (see :mod:`monodepth2_ros.ros.pose_scale`).
 
@@ -67,6 +69,7 @@ from monodepth2_ros.ros.node_common import (
 )
 from monodepth2_ros.ros.parameters import DepthNodeParameters, declare_parameters
 from monodepth2_ros.ros.pose_scale import TOPIC_SCALE, ScaleLink
+from monodepth2_ros.ros.robot_outputs import RobotOutputs, RobotWanted
 
 __all__ = [
     "NODE_NAME",
@@ -140,6 +143,11 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
     # start-up (called by CameraNode, which has made self._frames, _stats and _reporter)
 
     def _set_up(self, estimator: DepthEstimator | None) -> None:
+        self._configure(estimator)
+        self._start_inputs()
+
+    def _configure(self, estimator: DepthEstimator | None) -> None:
+        """The network, parameters and publishers: everything but the inputs (a lifecycle node's configure)."""
         params = declare_parameters(self, DepthNodeParameters)
         self._estimator = estimator if estimator is not None else build_estimator(params)
         self._runtime = RuntimeParameters(self, params, self._estimator.info, self._make_scale)
@@ -158,7 +166,12 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             self, lambda: self._runtime.current.scale, lambda text: self._reporter.report("bad_scale", text)
         )
         self._scale_link.install(self._runtime.current.scale)
+        self._robot_outputs = RobotOutputs(self, qos, self._reporter.report)
+        self._runtime.watch(self._scale_link.install)
 
+    def _start_inputs(self) -> None:
+        """The worker, the camera subscriptions and the diagnostics (a lifecycle node's activate)."""
+        params = self._runtime.current.params
         self._frames.start()
 
         camera_qos = input_qos(params.qos_reliability)
@@ -166,7 +179,6 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         self._info_sub = self.create_subscription(CameraInfo, TOPIC_CAMERA_INFO, self._on_camera_info, camera_qos)
         self._info_topic = self._info_sub.topic_name
 
-        self._runtime.watch(self._scale_link.install)
         self._diagnostics_timer = start_diagnostics(self, self._diagnostic_status)
 
         info = self._estimator.info
@@ -214,10 +226,14 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         """The scale is estimated from depth and another node listens to it (e.g. a shared pose node)."""
         return runtime.scale.observes == OBSERVES_DEPTH and self._scale_link.has_subscribers()
 
+    def _robot_wanted(self, runtime: Runtime[DepthNodeParameters]) -> RobotWanted:
+        """scan, compressedDepth, colored JPEG: enabled and subscribed."""
+        return self._robot_outputs.wanted(runtime.params, runtime.scale.is_metric)
+
     def _frame_wanted(self, runtime: Runtime[DepthNodeParameters]) -> bool:
         """An image output or another node's scale needs the next frame."""
         depth, colored, points, _ = self._outputs_wanted(runtime.params)
-        return depth or colored or points or self._scale_wanted(runtime)
+        return depth or colored or points or self._scale_wanted(runtime) or self._robot_wanted(runtime).any
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
         self._frames.receive(
@@ -290,7 +306,8 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         if K is None:
             return
         want_depth, want_colored, want_points, want_info = self._outputs_wanted(params)
-        if not (want_depth or want_colored or want_points or self._scale_wanted(runtime)):
+        robot = self._robot_wanted(runtime)
+        if not (want_depth or want_colored or want_points or self._scale_wanted(runtime) or robot.any):
             self._stats.frame_skipped_idle()
             return
 
@@ -309,17 +326,20 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             depth = mask_depth_range(depth_units * scale if scale != 1.0 else depth_units, params.min_depth, params.max_depth)
 
             depth_host: np.ndarray | None = None
-            if want_depth or want_colored:
+            if want_depth or want_colored or robot.needs_host_depth:
                 depth_host = self._depth_buffer.view(out_size, np.float32)
                 torch.from_numpy(depth_host).copy_(depth[0, 0])
             if want_depth:
                 self._depth_pub.publish(image_message_from_buffer(self._depth_buffer, *out_size, "32FC1", header))
             if want_info:
                 self._depth_info_pub.publish(self._camera_info(K_out, out_size, frame.camera, params, header))
+            colored_bgr = self._colored_bgr(depth_host, params) if want_colored or robot.colored_compressed else None
             if want_colored:
-                self._colored_pub.publish(self._colored(depth_host, params, header))
+                self._colored_pub.publish(image_message(colored_bgr, "bgr8", header, self._colored_buffer))
             if want_points:
                 self._points_pub.publish(self._cloud(depth, K_out, rgb, out_size, params, header))
+            if robot.any:
+                self._robot_outputs.publish(robot, depth, depth_host, colored_bgr, K_out, header, params)
         self._stats.frame_published(time.monotonic() - frame.received)
 
     def _camera_info(
@@ -335,7 +355,7 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             D=model.D if keeps_distortion else None,
         )
 
-    def _colored(self, depth: np.ndarray, params: DepthNodeParameters, header: Any) -> Image:
+    def _colored_bgr(self, depth: np.ndarray, params: DepthNodeParameters) -> np.ndarray:
         fixed = params.color_range_mode == "fixed"
         rgb = colorize_depth(
             depth,
@@ -343,7 +363,7 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             vmax=params.color_max if fixed else None,
             cmap=params.colormap,
         )
-        return image_message(rgb[..., ::-1], "bgr8", header, self._colored_buffer)
+        return rgb[..., ::-1]
 
     def _cloud(
         self,

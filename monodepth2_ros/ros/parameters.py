@@ -30,6 +30,7 @@ from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.inference.backends import ALL_PRECISIONS, BACKENDS
 from monodepth2_ros.inference.estimators import InferenceConfig
 from monodepth2_ros.inference.ground_plane import GroundPlaneConfig
+from monodepth2_ros.inference.laser_scan import ScanConfig
 from monodepth2_ros.inference.scale import (
     DEFAULT_CAMERA_HEIGHT_M,
     DEFAULT_SCALE_WINDOW,
@@ -86,6 +87,8 @@ _RANGE_BOUNDS = (0.0, 10000.0)
 _HEIGHT_BOUNDS = (0.01, 100.0)
 _TILT_BOUNDS = (1.0, 89.0)
 _WINDOW_BOUNDS = (1, 10000)
+_SCAN_ROWS_BOUNDS = (1, 4096)
+_SCAN_RANGE_BOUNDS = (0.01, 10000.0)
 
 _INFERENCE_DEFAULTS = InferenceConfig()
 
@@ -371,6 +374,37 @@ class DepthNodeParameters(ParameterTable):
     publish_colored: bool = _param(True, "Publish depth/colored (bgr8).")
     publish_points: bool = _param(True, "Publish points (PointCloud2 x y z rgb).")
     publish_camera_info: bool = _param(True, "Publish depth/camera_info (intrinsics of the depth image).")
+    publish_compressed: bool = _param(
+        True,
+        "Publish depth/compressedDepth (16UC1 PNG in millimetres, needs a metric scale) and "
+        "depth/colored/compressed (JPEG), each computed only while subscribed.",
+    )
+    jpeg_quality: int = _param(90, "JPEG quality of depth/colored/compressed.", bounds=(1, 100))
+    publish_scan: bool = _param(
+        False,
+        "Publish scan (sensor_msgs/LaserScan): the nearest depth per column in a band of rows around "
+        "the optical centre, for 2-D costmaps and SLAM.",
+    )
+    scan_height: int = _param(5, "Rows of depth in the scan band.", bounds=_SCAN_ROWS_BOUNDS)
+    scan_row_offset: int = _param(
+        0,
+        "Rows from the optical-centre row to the centre of the scan band (positive: lower in the image).",
+        bounds=(-_SCAN_ROWS_BOUNDS[1], _SCAN_ROWS_BOUNDS[1]),
+    )
+    scan_range_min: float = _param(
+        0.3, "Nearest range in scan, metres; nearer returns are -inf (REP 117).", bounds=_RANGE_BOUNDS
+    )
+    scan_range_max: float = _param(
+        8.0,
+        "Farthest range in scan, metres; farther returns are +inf. Keep it where the depth error is small "
+        "(see the README's Nav2 section).",
+        bounds=_SCAN_RANGE_BOUNDS,
+    )
+    scan_frame_id: str = _param(
+        "",
+        "frame_id of scan; empty uses the image's. The scan turns about z, so name a frame at the camera "
+        "with x forward and z up (e.g. camera_link), not the optical frame.",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -378,6 +412,10 @@ class DepthNodeParameters(ParameterTable):
             raise ConfigError(f"min_depth ({self.min_depth}) must be smaller than max_depth ({self.max_depth})")
         if not self.color_min < self.color_max:
             raise ConfigError(f"color_min ({self.color_min}) must be smaller than color_max ({self.color_max})")
+        if not self.scan_range_min < self.scan_range_max:
+            raise ConfigError(
+                f"scan_range_min ({self.scan_range_min}) must be smaller than scan_range_max ({self.scan_range_max})"
+            )
 
     def scale_request(self, info: CheckpointInfo, origin: str = "") -> ScaleRequest:
         """What the scale source is built from (``origin``: the topic shared scales come from)."""
@@ -389,6 +427,15 @@ class DepthNodeParameters(ParameterTable):
             window=self.scale_window,
             max_tilt_deg=self.ground_max_tilt_deg,
             origin=origin,
+        )
+
+    def scan_config(self) -> ScanConfig:
+        """The band and range limits of the ``scan`` output."""
+        return ScanConfig(
+            height=self.scan_height,
+            row_offset=self.scan_row_offset,
+            range_min=self.scan_range_min,
+            range_max=self.scan_range_max,
         )
 
     def inference_config(self) -> InferenceConfig:

@@ -31,6 +31,8 @@ setup(
             "monodepth2 = monodepth2_ros.cli.main:main",
             "depth_node = monodepth2_ros.ros.depth_node:main",
             "pose_node = monodepth2_ros.ros.pose_node:main",
+            "depth_lifecycle_node = monodepth2_ros.ros.lifecycle:depth_main",
+            "pose_lifecycle_node = monodepth2_ros.ros.lifecycle:pose_main",
         ],
     },
 )

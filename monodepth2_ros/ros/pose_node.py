@@ -169,6 +169,12 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
     # start-up (called by CameraNode, which has made self._frames, _stats and _reporter)
 
     def _set_up(self, estimator: PoseEstimator | None) -> None:
+        self._configure(estimator)
+        self._start_inputs()
+
+    def _configure(self, estimator: PoseEstimator | None) -> None:
+        """The network, parameters, publishers and services: everything but the camera input (a
+        lifecycle node's configure)."""
         params = declare_parameters(self, PoseNodeParameters)
         self._events = _Events()
         self._reference_topic = resolve_topic(self, params.scale_odometry_topic)
@@ -197,13 +203,15 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         )
         self._reference_sub = None
         self._install_scale_inputs(self._runtime.current.scale)
+        self._reset_service = self.create_service(Trigger, SERVICE_RESET, self._on_reset)
+        self._runtime.watch(self._install_scale_inputs)
 
+    def _start_inputs(self) -> None:
+        """The worker, the image subscription and the diagnostics (a lifecycle node's activate)."""
+        params = self._runtime.current.params
         self._frames.start()
         camera_qos = input_qos(params.qos_reliability)
         self._image_sub, self._image_topic = subscribe_images(self, params.input_transport, camera_qos, self._on_image)
-        self._reset_service = self.create_service(Trigger, SERVICE_RESET, self._on_reset)
-
-        self._runtime.watch(self._install_scale_inputs)
         self._diagnostics_timer = start_diagnostics(self, self._diagnostic_status)
 
         if params.publish_tf and not self._tf.available:

@@ -39,9 +39,20 @@ class LatestOnlyWorker(Generic[T]):
         self._stopping = False
         self._dropped = 0
         self._processed = 0
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._name = name
+        # Each started thread serves one generation; stop() ends it, start() may begin the next.
+        self._generation = 0
+        self._thread = threading.Thread(target=self._run, args=(0,), name=name, daemon=True)
 
     def start(self) -> None:
+        """Start the thread; after :meth:`stop`, start a new one (a lifecycle node activated again)."""
+        with self._condition:
+            if self._thread.ident is not None:
+                if not self._stopping:
+                    return  # already running
+                self._stopping = False
+                self._generation += 1
+                self._thread = threading.Thread(target=self._run, args=(self._generation,), name=self._name, daemon=True)
         self._thread.start()
 
     def submit(self, item: T) -> bool:
@@ -90,12 +101,12 @@ class LatestOnlyWorker(Generic[T]):
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def _run(self) -> None:
+    def _run(self, generation: int) -> None:
         while True:
             with self._condition:
-                while not self._has_pending and not self._stopping:
+                while not self._has_pending and not self._stopping and generation == self._generation:
                     self._condition.wait()
-                if self._stopping:
+                if self._stopping or generation != self._generation:
                     return
                 item = self._pending
                 self._pending = None

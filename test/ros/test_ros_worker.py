@@ -134,3 +134,21 @@ def test_worker_thread_is_named_and_daemonic():
         assert thread.daemon
     finally:
         assert worker.stop()
+
+
+def test_a_stopped_worker_ignores_items_and_starts_again_with_a_new_thread():
+    handled = []
+    worker = LatestOnlyWorker(handled.append, on_error=lambda err: None)
+    worker.start()
+    worker.submit("before")
+    assert wait_until(lambda: handled == ["before"])
+    assert worker.stop()
+    assert worker.submit("while stopped") is False
+    time.sleep(0.05)
+    assert handled == ["before"] and worker.idle
+    worker.start()
+    worker.start()  # already running: no second thread
+    worker.submit("after")
+    assert wait_until(lambda: handled == ["before", "after"])
+    assert [t.name for t in threading.enumerate()].count("worker") == 1
+    assert worker.stop()

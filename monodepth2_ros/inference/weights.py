@@ -6,13 +6,14 @@ Nothing here runs at import time or when a network is built; only ``fetch_weight
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import socket
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,10 @@ __all__ = [
     "bundled_weights_dir",
     "resolve_weights",
     "fetch_weights",
+    "OFFICIAL_WEIGHTS_LICENSE_URL",
+    "OFFICIAL_WEIGHTS_NOTICE",
+    "ACCEPT_LICENSE_ENV",
+    "license_accepted",
 ]
 
 _RELEASE_BASE_URL = "https://storage.googleapis.com/niantic-lon-static/research/monodepth2/"
@@ -59,6 +64,18 @@ OFFICIAL_RELEASES: dict[str, ReleasedModel] = {
     )
 }
 
+# The official weights are Niantic's, under the Monodepth2 licence (non-commercial use only). The
+# notice summarises it; the full terms are at the URL. Downloading them needs the user's acceptance.
+OFFICIAL_WEIGHTS_LICENSE_URL = "https://github.com/nianticlabs/monodepth2/blob/master/LICENSE"
+ACCEPT_LICENSE_ENV = "MONODEPTH2_ACCEPT_LICENSE"
+OFFICIAL_WEIGHTS_NOTICE = (
+    "The official Monodepth2 weights are Niantic, Inc.'s work, licensed under the Monodepth2 licence,\n"
+    "which allows non-commercial use only (research, evaluation, teaching); any commercial use needs\n"
+    "a licence from Niantic. Neither this package's code (Apache-2.0) nor its bundled model is\n"
+    f"covered by it. Full terms: {OFFICIAL_WEIGHTS_LICENSE_URL}"
+)
+_YES = ("1", "true", "yes", "on")
+
 # The model trained by this project's own pipeline, shipped inside the package.
 BUNDLED_MODEL_NAME = "synthetic_streets_320x96"
 _BUNDLED_ROOT = Path(__file__).resolve().parent.parent / "weights"
@@ -73,9 +90,15 @@ def bundled_weights_dir() -> Path:
     if not (folder / DEPTH_ENCODER_FILE).is_file():
         raise MissingInputError(
             f"no bundled model at {folder}; pass --weights DIR (a Monodepth2 checkpoint folder) or run "
-            f"'monodepth2 fetch-weights mono+stereo_640x192 --dest DIR'"
+            f"'monodepth2 fetch-weights mono+stereo_640x192 --dest DIR --accept-license' (non-commercial licence)"
         )
     return folder
+
+
+def license_accepted(flag: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """The user accepted the official weights' licence: ``--accept-license`` or ``MONODEPTH2_ACCEPT_LICENSE=1``."""
+    environ = os.environ if environ is None else environ
+    return flag or environ.get(ACCEPT_LICENSE_ENV, "").strip().lower() in _YES
 
 
 def resolve_weights(weights: str | Path | None) -> Path:

@@ -22,6 +22,9 @@ __all__ = [
     "config_path",
     "parse_bool",
     "depth_launch_plan",
+    "NAV2_DEPTH_LAUNCH_ARGUMENTS",
+    "NAV2_COSTMAP_EXAMPLE",
+    "nav2_depth_launch_plan",
 ]
 
 PACKAGE = "monodepth2_ros"
@@ -219,6 +222,115 @@ def depth_launch_plan(args: Mapping[str, str]) -> list[NodeSpec]:
                     (RVIZ_COLORED_TOPIC, _resolve(namespace, RVIZ_COLORED_TOPIC.lstrip("/"))),
                     (RVIZ_POINTS_TOPIC, _resolve(namespace, RVIZ_POINTS_TOPIC.lstrip("/"))),
                 ),
+            )
+        )
+    return plan
+
+
+# ----------------------------------------------------------------------------------------------
+# The Nav2 recipe: launch/nav2_depth.launch.py and config/nav2_costmap_example.yaml
+
+NAV2_COSTMAP_EXAMPLE = "nav2_costmap_example.yaml"
+# Scale modes that give a costmap metres; none is relative and odometry belongs to the pose node.
+NAV2_SCALE_MODES = ("camera_height", "stereo", "fixed", "shared", "auto")
+
+NAV2_DEPTH_LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
+    LaunchArgument("image", "/camera/image_raw", "Camera image topic (sensor_msgs/Image)."),
+    LaunchArgument("camera_info", "/camera/camera_info", "CameraInfo topic of that camera."),
+    LaunchArgument("weights", "", "Checkpoint folder; empty keeps the params file's value (default: the bundled model)."),
+    LaunchArgument("device", "", "auto, cpu, cuda or cuda:N; empty keeps the params file's value."),
+    LaunchArgument("params_file", "", "Parameters YAML of the depth node; empty uses the package's config/depth.yaml."),
+    LaunchArgument("namespace", "", "Namespace of the nodes."),
+    LaunchArgument("scale_mode", "camera_height", "Metric scale (a costmap needs metres): camera_height, stereo, "
+                   "fixed, shared or auto (a stereo-trained checkpoint)."),
+    LaunchArgument("camera_height", "", "Height of the camera above the floor in metres for scale_mode "
+                   "camera_height; empty keeps the params file's value."),
+    LaunchArgument("scan_frame_id", "camera_link", "frame_id of the scan: at the camera, x forward, z up."),
+    LaunchArgument("scan_range_max", "8.0", "Farthest range in scan and points, metres (see the README's Nav2 section)."),
+    LaunchArgument("scan_topic", "/camera/scan", "Topic the node's scan is remapped to (the ObstacleLayer source)."),
+    LaunchArgument("points_topic", "/camera/points", "Topic the node's points are remapped to (the VoxelLayer source)."),
+    LaunchArgument("use_lifecycle", "false", "Start depth_lifecycle_node (unconfigured until a lifecycle manager "
+                   "configures and activates it) instead of depth_node."),
+    LaunchArgument("lifecycle_manager", "false", "Also start nav2_lifecycle_manager for the depth node (autostart, "
+                   "no bond); implies use_lifecycle."),
+)
+
+
+def _positive_metres(value: str, name: str) -> float:
+    try:
+        metres = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of metres, got {value!r}") from None
+    if not metres > 0.0 or metres == float("inf"):
+        raise ConfigError(f"{name} must be a positive number of metres, got {value!r}")
+    return metres
+
+
+def nav2_depth_launch_plan(args: Mapping[str, str]) -> list[NodeSpec]:
+    """The nodes of ``nav2_depth.launch.py``: the depth node with a metric scale, ``scan`` and a
+    sparse ``points`` for Nav2's costmap layers, optionally managed by nav2_lifecycle_manager.
+
+    Args:
+        args: values of :data:`NAV2_DEPTH_LAUNCH_ARGUMENTS` by name; missing ones take their defaults.
+    Raises:
+        ConfigError: an unknown argument, a malformed boolean or number, or a non-metric scale_mode.
+    """
+    defaults = {argument.name: argument.default for argument in NAV2_DEPTH_LAUNCH_ARGUMENTS}
+    unknown = sorted(set(args) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown launch argument(s) {', '.join(unknown)}; known: {', '.join(defaults)}")
+    values = {**defaults, **{key: str(value).strip() for key, value in args.items()}}
+    if values["scale_mode"] not in NAV2_SCALE_MODES:
+        raise ConfigError(
+            f"scale_mode {values['scale_mode']!r} does not give metres; a costmap needs one of "
+            f"{', '.join(NAV2_SCALE_MODES)}"
+        )
+    range_max = _positive_metres(values["scan_range_max"], "scan_range_max")
+    overrides: dict[str, Any] = {key: values[key] for key in ("weights", "device") if values[key]}
+    overrides.update(
+        scale_mode=values["scale_mode"],
+        publish_scan=True,
+        scan_frame_id=values["scan_frame_id"],
+        scan_range_max=range_max,
+        # A costmap wants few, valid points: every second pixel, no NaN holes, nothing beyond the scan's range.
+        cloud_stride=2,
+        cloud_organized=False,
+        cloud_max_range=range_max,
+    )
+    if values["camera_height"]:
+        overrides["camera_height"] = _positive_metres(values["camera_height"], "camera_height")
+    params_files: tuple[str, ...] = ()
+    if values["params_file"]:
+        params_files = (values["params_file"],)
+    elif config_path("depth.yaml").exists():
+        params_files = (str(config_path("depth.yaml")),)
+    manager = parse_bool(values["lifecycle_manager"], "lifecycle_manager")
+    managed = manager or parse_bool(values["use_lifecycle"], "use_lifecycle")
+    namespace = values["namespace"].strip("/")
+    plan = [
+        NodeSpec(
+            package=PACKAGE,
+            executable="depth_lifecycle_node" if managed else "depth_node",
+            name="depth_node",
+            namespace=namespace,
+            parameters=params_files + (overrides,),
+            remappings=(
+                ("image", values["image"]),
+                ("camera_info", values["camera_info"]),
+                ("scan", values["scan_topic"]),
+                ("points", values["points_topic"]),
+            ),
+        )
+    ]
+    if manager:
+        plan.append(
+            NodeSpec(
+                package="nav2_lifecycle_manager",
+                executable="lifecycle_manager",
+                name="lifecycle_manager_depth",
+                namespace=namespace,
+                # No bond: the Python node does not run Nav2's bond heartbeat.
+                parameters=({"node_names": ["depth_node"], "autostart": True, "bond_timeout": 0.0},),
             )
         )
     return plan

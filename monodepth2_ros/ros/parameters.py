@@ -382,8 +382,8 @@ class DepthNodeParameters(ParameterTable):
     jpeg_quality: int = _param(90, "JPEG quality of depth/colored/compressed.", bounds=(1, 100))
     publish_scan: bool = _param(
         False,
-        "Publish scan (sensor_msgs/LaserScan): the nearest depth per column in a band of rows around "
-        "the optical centre, for 2-D costmaps and SLAM.",
+        "Publish scan (sensor_msgs/LaserScan, needs a metric scale): the nearest depth per column in a "
+        "band of rows around the optical centre, for 2-D costmaps and SLAM.",
     )
     scan_height: int = _param(5, "Rows of depth in the scan band.", bounds=_SCAN_ROWS_BOUNDS)
     scan_row_offset: int = _param(

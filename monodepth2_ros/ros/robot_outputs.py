@@ -94,7 +94,8 @@ class RobotOutputs:
     def wanted(self, params: Any, metric: bool) -> RobotWanted:
         """What the next frame must produce for the current subscribers and ``params``.
 
-        compressedDepth on a relative scale is reported (16UC1 millimetres need metres) and left out.
+        compressedDepth and scan on a relative scale are reported (millimetres and ranges need
+        metres) and left out.
         """
         compressed_depth = params.publish_compressed and self._compressed_depth_pub.get_subscription_count() > 0
         if compressed_depth and not metric:
@@ -105,8 +106,17 @@ class RobotOutputs:
                 "millimetres; use a metric scale_mode (camera_height, stereo, fixed or shared) or subscribe to depth",
             )
             compressed_depth = False
+        scan = params.publish_scan and self._scan_pub.get_subscription_count() > 0
+        if scan and not metric:
+            # A costmap would place obstacles at the wrong distance: no scan until the scale is metric.
+            self._report(
+                "scan_relative",
+                f"not publishing {self._scan_pub.topic_name}: the depth scale is relative (scale_mode "
+                f"{params.scale_mode!r} has no metric scale yet) and a LaserScan is in metres; use a metric scale_mode",
+            )
+            scan = False
         return RobotWanted(
-            scan=params.publish_scan and self._scan_pub.get_subscription_count() > 0,
+            scan=scan,
             compressed_depth=compressed_depth,
             colored_compressed=params.publish_compressed and self._colored_compressed_pub.get_subscription_count() > 0,
         )

@@ -91,20 +91,23 @@ def test_compressed_depth_and_colored_jpeg_decode_to_the_raw_outputs(graph, tiny
     assert np.abs(decoded_bgr.astype(int) - raw.astype(int)).mean() < 12.0
 
 
-def test_compressed_depth_on_a_relative_scale_is_refused_with_a_reason_and_the_node_keeps_serving(
+def test_compressed_depth_and_scan_on_a_relative_scale_are_refused_with_a_reason_and_the_node_keeps_serving(
     graph, tiny_checkpoint, make_image
 ):
-    node = _start(graph, tiny_checkpoint, scale_mode="none")
+    node = _start(graph, tiny_checkpoint, scale_mode="none", publish_scan=True)
     compressed_inbox = graph.subscribe("depth/compressedDepth", CompressedImage)
+    scan_inbox = graph.subscribe("scan", LaserScan)
     depth_inbox = graph.subscribe("depth")
     graph.image_pub.publish(image_msg(make_image(HEIGHT, WIDTH, 6), sec=13))
     depth_inbox.wait_stamp(13)
     assert wait_until(lambda: node.problem_counts.get("compressed_depth_relative", 0) > 0)
-    assert compressed_inbox.stamped(13) == []
+    assert node.problem_counts.get("scan_relative", 0) > 0
+    assert compressed_inbox.stamped(13) == [] and scan_inbox.stamped(13) == []
 
-    assert node.set_parameters([Parameter("scale_mode", value="fixed")])[0].successful
+    assert node.set_parameters([Parameter("scale_mode", value="fixed"), Parameter("scale_factor", value=20.0)])[0].successful
     graph.image_pub.publish(image_msg(make_image(HEIGHT, WIDTH, 6), sec=14))
     compressed_inbox.wait_stamp(14)
+    scan_inbox.wait_stamp(14)
 
 
 def test_scan_parameters_out_of_range_are_refused_and_a_band_off_the_image_is_reported(

@@ -111,7 +111,7 @@ def test_compressed_depth_and_scan_on_a_relative_scale_are_refused_with_a_reason
 
 
 def test_scan_parameters_out_of_range_are_refused_and_a_band_off_the_image_is_reported(
-    graph, tiny_checkpoint, make_image
+    graph, tiny_checkpoint, make_image, capfd
 ):
     node = _start(graph, tiny_checkpoint, publish_scan=True, scale_mode="fixed")
     scan_inbox, depth_inbox = graph.subscribe("scan", LaserScan), graph.subscribe("depth")
@@ -127,8 +127,12 @@ def test_scan_parameters_out_of_range_are_refused_and_a_band_off_the_image_is_re
     assert scan_inbox.stamped(15) == []
 
     assert node.set_parameters([Parameter("scan_row_offset", value=0)])[0].successful
-    graph.image_pub.publish(image_msg(make_image(HEIGHT, WIDTH, 7), sec=16))
-    assert len(scan_inbox.wait_stamp(16).ranges) == WIDTH
+    graph.image_pub.publish(image_msg(make_image(HEIGHT, WIDTH, 7), sec=16, frame_id="front_optical"))
+    scan = scan_inbox.wait_stamp(16)
+    assert len(scan.ranges) == WIDTH and scan.header.frame_id == "front_optical"  # no scan_frame_id: the image's
+    logged = capfd.readouterr().err
+    assert "scan band rows" in logged and "scan_row_offset 48" in logged
+    assert "'front_optical', which looks like an optical frame" in logged and "set scan_frame_id" in logged
 
 
 def test_a_scan_subscriber_alone_runs_the_network_only_when_the_scan_is_enabled(graph, tiny_checkpoint, make_image):

@@ -212,6 +212,12 @@ class _ManagedCameraNode:
         """The network while configured, else None."""
         return getattr(self, "_estimator", None)
 
+    @property
+    def parameters(self) -> Any:
+        """The parameters in effect while configured, else None (configure reads the declared values)."""
+        runtime = getattr(self, "_runtime", None)
+        return None if runtime is None else runtime.current.params
+
     # ------------------------------------------------------------------------------------------
     # out-of-order transitions
 

@@ -72,7 +72,7 @@ def test_depth_node_walks_the_lifecycle_and_frees_the_network_on_cleanup(graph, 
     depth_inbox = graph.subscribe("depth")
 
     # unconfigured: parameters only; no network, no topics
-    assert lifecycle.state == "unconfigured" and node.estimator is None
+    assert lifecycle.state == "unconfigured" and node.estimator is None and node.parameters is None
     assert _publishers(graph, "depth") == 0 and _subscribers(graph, "image") == 0
     assert node.set_parameters([Parameter("cloud_stride", value=2)])[0].successful
 
@@ -110,7 +110,7 @@ def test_depth_node_walks_the_lifecycle_and_frees_the_network_on_cleanup(graph, 
 
     # cleanup: the network is gone, so are the outputs and the parameter checks
     assert lifecycle.change(Transition.TRANSITION_CLEANUP)
-    assert lifecycle.state == "unconfigured" and node.estimator is None
+    assert lifecycle.state == "unconfigured" and node.estimator is None and node.parameters is None
     gc.collect()
     assert estimator() is None
     assert wait_until(lambda: _publishers(graph, "depth") == 0)

@@ -1,4 +1,5 @@
-"""A seeded drive through the synthetic street: poses, stamps and rendered frames with ground truth."""
+"""A seeded drive through a synthetic world (the street or another scene family): poses, stamps and
+rendered frames with ground truth."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from monodepth2_ros.errors import ConfigError
 
 from .camera import CameraModel, mount_transform
 from .config import SynthConfig
+from .effects import BLUR_SAMPLES, SensorEffects, draw_sensor_effects
+from .families import FAMILIES, resolve_family
+from .motion import Trajectory
 from .path import CarPath, DriveState, SpeedProfile, make_car_path, make_centreline, make_speed_profile
 from .render import Renderer
+from .scenes import SCENE_BUILDERS
+from .variation import draw_camera, draw_carrier, draw_lighting, make_trajectory, path_length_needed
 from .world import StreetWorld, build_world
 
 __all__ = ["SynthFrame", "SyntheticDrive"]
@@ -72,17 +78,43 @@ class SyntheticDrive:
 
     def __init__(self, config: SynthConfig) -> None:
         self.config = config
-        streams = [np.random.default_rng(s) for s in np.random.SeedSequence([config.seed, 0xD71E]).spawn(3)]
+        self.family = resolve_family(config.family, config.seed)
+        randomized = config.randomized
+        # Randomisation draws from streams of its own, so the plain street is the same as ever.
+        carrier_rng, scene_rng, camera_rng, light_rng, effects_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence([config.seed, 0x7A81, FAMILIES.index(self.family)]).spawn(5))
         duration_s = (config.frames - 1) / config.rate_hz
-        self.speed_profile: SpeedProfile = make_speed_profile(streams[0], duration_s + 1.0, config.max_speed_mps)
-        drive_length = float(self.speed_profile.distance(duration_s + 1.0))
-        self.centreline = make_centreline(streams[1], 1.05 * drive_length + _CENTRELINE_MARGIN_M)
-        self.car_path: CarPath = make_car_path(streams[2], self.centreline)
-        self.world: StreetWorld = build_world(config.seed, self.centreline, 1.05 * drive_length + 20.0)
-        self.camera = CameraModel.create(config.height, config.width, config.distortion)
-        self.T_base_camera = mount_transform(config.camera_height_m)
-        start = self.state(0)
-        self.T_world_odom = _planar_pose(start.position, start.yaw)
+        self.trajectory: Trajectory | None = None
+        scene = None
+        if self.family == "street":
+            streams = [np.random.default_rng(s) for s in np.random.SeedSequence([config.seed, 0xD71E]).spawn(3)]
+            self.speed_profile: SpeedProfile = make_speed_profile(streams[0], duration_s + 1.0, config.max_speed_mps)
+            drive_length = float(self.speed_profile.distance(duration_s + 1.0))
+            self.centreline = make_centreline(streams[1], 1.05 * drive_length + _CENTRELINE_MARGIN_M)
+            self.car_path: CarPath = make_car_path(streams[2], self.centreline)
+            world = build_world(config.seed, self.centreline, 1.05 * drive_length + 20.0)
+            self.carrier = "car"
+        else:
+            carrier = draw_carrier(carrier_rng, self.family, randomized)
+            scene = SCENE_BUILDERS[self.family](scene_rng, path_length_needed(carrier, duration_s + 1.0))
+            self.trajectory = make_trajectory(carrier_rng, scene, carrier, randomized)
+            world = scene.world
+            self.carrier = carrier.kind
+        if randomized:
+            world = draw_lighting(light_rng, world, indoor=scene is not None and scene.ceiling_m is not None)
+        self.world: StreetWorld = world
+        if self.family == "street" and not randomized:
+            self.camera = CameraModel.create(config.height, config.width, config.distortion)
+            self.T_base_camera = mount_transform(config.camera_height_m)
+        else:
+            self.camera, self.T_base_camera = draw_camera(camera_rng, config, self.carrier, scene, randomized)
+        self.effects: SensorEffects | None = (
+            draw_sensor_effects(effects_rng, config.seed) if config.with_sensor_effects else None)
+        if self.trajectory is None:
+            start = self.state(0)
+            self.T_world_odom = _planar_pose(start.position, start.yaw)
+        else:
+            self.T_world_odom = self.trajectory.pose(0.0)
         self._device = self._resolve_device(config.device)
         sky = config.sky_height_m if config.sky_surface else None
         self.renderer = Renderer(self.world, self.camera, sky, self._device, config.antialias)
@@ -135,14 +167,32 @@ class SyntheticDrive:
         return self.config.start_stamp_ns + int(round(index * 1e9 / self.config.rate_hz))
 
     def state(self, index: int) -> DriveState:
-        """The car at frame ``index``."""
+        """The carrier at frame ``index`` (speed and yaw rate by central differences off the street)."""
         t = index / self.config.rate_hz
+        if self.trajectory is not None:
+            dt = 1e-3
+            before, now, after = (self.trajectory.pose(t + k * dt) for k in (-1, 0, 1))
+            velocity = now[:3, :3].T @ (after[:3, 3] - before[:3, 3]) / (2 * dt)
+            yaw = [float(np.arctan2(T[1, 0], T[0, 0])) for T in (before, after)]
+            yaw_rate = float(np.angle(np.exp(1j * (yaw[1] - yaw[0])))) / (2 * dt)
+            return DriveState(position=now[:2, 3].copy(), yaw=float(np.arctan2(now[1, 0], now[0, 0])),
+                              speed=float(velocity[0]), yaw_rate=yaw_rate)
         distance = float(self.speed_profile.distance(t))
         speed = float(self.speed_profile.speed(t))
         position, yaw, curvature = self.car_path.at(distance)
         return DriveState(position=position, yaw=float(yaw), speed=speed, yaw_rate=float(curvature) * speed)
 
+    def base_pose_at(self, t: float) -> np.ndarray:
+        """(4, 4) T_world_base at any time ``t`` in seconds from frame 0 (sub-frame poses for blur)."""
+        if self.trajectory is not None:
+            return self.trajectory.pose(t)
+        distance = float(self.speed_profile.distance(t))
+        position, yaw, _ = self.car_path.at(distance)
+        return _planar_pose(position, float(yaw))
+
     def T_world_base(self, index: int) -> np.ndarray:
+        if self.trajectory is not None:
+            return self.trajectory.pose(index / self.config.rate_hz)
         state = self.state(index)
         return _planar_pose(state.position, state.yaw)
 
@@ -169,12 +219,16 @@ class SyntheticDrive:
         if not 0 <= index < self.config.frames:
             raise IndexError(f"frame {index} outside the drive of {self.config.frames} frames")
         state = self.state(index)
-        T_world_base = _planar_pose(state.position, state.yaw)
+        T_world_base = self.T_world_base(index)
         T_world_camera = T_world_base @ self.T_base_camera
         rgb, depth = self.renderer.render(T_world_camera)
+        if self.effects is not None:
+            rgb = self._sensor_image(index, rgb)
         right_rgb = right_depth = None
         if self.config.stereo:
             right_rgb, right_depth = self.renderer.render(T_world_camera @ self.T_left_right)
+            if self.effects is not None:
+                right_rgb = self._sensor_image(index, right_rgb, self.T_left_right)
         return SynthFrame(
             index=index,
             stamp_ns=self.stamp_ns(index),
@@ -187,6 +241,21 @@ class SyntheticDrive:
             right_rgb=right_rgb,
             right_depth=right_depth,
         )
+
+    def _sensor_image(self, index: int, rgb: np.ndarray, T_camera_view: np.ndarray | None = None) -> np.ndarray:
+        """Motion blur (renders over the exposure averaged) and the sensor's effects on one image."""
+        effects = self.effects
+        t = index / self.config.rate_hz
+        image = rgb.astype(np.float32) / 255.0
+        if effects.exposure_fraction > 0.0:
+            exposure = effects.exposure_fraction / self.config.rate_hz
+            image = np.zeros_like(image)
+            for offset in np.linspace(-0.5 * exposure, 0.5 * exposure, BLUR_SAMPLES):
+                T = self.base_pose_at(t + float(offset)) @ self.T_base_camera
+                if T_camera_view is not None:
+                    T = T @ T_camera_view
+                image += self.renderer.render(T)[0].astype(np.float32) / (255.0 * BLUR_SAMPLES)
+        return effects.apply(image, index, t)
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[SynthFrame]:
         """Render frames ``start .. stop - 1`` (default: the whole drive) in order."""

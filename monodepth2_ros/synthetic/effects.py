@@ -8,6 +8,7 @@ the same every time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -34,11 +35,9 @@ class SensorEffects:
 
     def apply(self, rgb: np.ndarray, index: int, time_s: float) -> np.ndarray:
         """(H, W, 3) float image in [0, 1] -> the uint8 image the sensor records."""
-        height, width = rgb.shape[:2]
-        v, u = np.mgrid[0:height, 0:width].astype(np.float32)
-        r2 = ((u - 0.5 * (width - 1)) ** 2 + (v - 0.5 * (height - 1)) ** 2) / (0.25 * (width**2 + height**2))
         gain = self.gain * (1.0 + self.gain_drift * np.sin(2 * np.pi * self.drift_hz * time_s))
-        image = rgb * (gain * (1.0 - self.vignette * r2))[..., None] * np.asarray(self.white_balance, np.float32)
+        falloff = _vignette(rgb.shape[0], rgb.shape[1], self.vignette)
+        image = rgb * (gain * falloff)[..., None] * np.asarray(self.white_balance, np.float32)
         image = np.clip(image, 0.0, 1.0) ** (1.0 / self.gamma)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5E45, int(index)]))
         sigma = np.sqrt(self.read_noise**2 + self.shot_noise**2 * image)
@@ -46,8 +45,16 @@ class SensorEffects:
         return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+@lru_cache(maxsize=8)
+def _vignette(height: int, width: int, strength: float) -> np.ndarray:
+    """(H, W) light falloff: 1 at the centre, ``1 - strength`` at the corners (quadratic in radius)."""
+    v, u = np.mgrid[0:height, 0:width].astype(np.float32)
+    r2 = ((u - 0.5 * (width - 1)) ** 2 + (v - 0.5 * (height - 1)) ** 2) / (0.25 * ((width - 1) ** 2 + (height - 1) ** 2))
+    return 1.0 - strength * r2
+
+
 def draw_sensor_effects(rng: np.random.Generator, seed: int) -> SensorEffects:
-    blur = rng.random() < 0.4
+    blur = rng.random() < 0.3
     return SensorEffects(
         seed=int(seed),
         gain=float(rng.uniform(0.65, 1.4)),

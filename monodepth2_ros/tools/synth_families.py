@@ -47,17 +47,25 @@ def contact_sheet(seeds: list[int], width: int, height: int, frame: int) -> np.n
 
 def bench(frames: int, width: int, height: int, seeds: list[int]) -> None:
     torch.set_num_threads(1)
-    print(f"{frames} frames per drive at {width}x{height}, 1 thread, randomised with sensor effects")
-    for family in FAMILIES:
-        rates = []
+    print(f"{frames} frames per drive at {width}x{height}, 1 thread, randomised with sensor effects "
+          "(street plain: today's default street, the reference)")
+    for family in ("street plain",) + FAMILIES:
+        rates, blurred = [], []
         for seed in seeds:
-            drive = SyntheticDrive(SynthConfig(frames=frames, width=width, height=height, seed=seed, family=family,
-                                               randomize=True))
+            plain = family == "street plain"
+            drive = SyntheticDrive(SynthConfig(frames=frames, width=width, height=height, seed=seed,
+                                               family="street" if plain else family, randomize=not plain))
             start = time.perf_counter()
             for _ in drive.iter_frames():
                 pass
             rates.append(frames / (time.perf_counter() - start))
-        print(f"{family:10s} {np.mean(rates):6.1f} frames/s (seeds {seeds}: {', '.join(f'{r:.1f}' for r in rates)})")
+            blurred.append(drive.effects is not None and drive.effects.exposure_fraction > 0.0)
+        rates = np.asarray(rates)
+        blurred = np.asarray(blurred)
+        sharp = f"{rates[~blurred].mean():.1f}" if (~blurred).any() else "-"
+        blur = f"{rates[blurred].mean():.1f}" if blurred.any() else "-"
+        print(f"{family:12s} {sharp:>6s} frames/s without motion blur, {blur:>5s} with it "
+              f"(seeds {seeds}: {', '.join(f'{r:.1f}' + ('b' if b else '') for r, b in zip(rates, blurred))})")
 
 
 def main(argv: list[str] | None = None) -> int:

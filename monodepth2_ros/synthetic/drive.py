@@ -65,10 +65,12 @@ def _planar_pose(position: np.ndarray, yaw: float) -> np.ndarray:
 class SyntheticDrive:
     """The world, the trajectory and the cameras of one :class:`SynthConfig`.
 
-    The world frame is z-up with the ground at z = 0; base_link sits on the ground (x forward,
-    y left, z up); the optical frame is mounted ``camera_height_m`` above it (REP 103: x right,
-    y down, z forward). ``odom`` is the world frame moved to the first base_link pose, so
-    ``T_odom_base`` of frame 0 is the identity.
+    The world frame is z-up with the ground at z = 0; base_link (x forward, y left, z up) sits on the
+    ground for a car or a robot and flies or is held above it for a drone or a hand; the optical frame
+    is mounted ``T_base_camera`` on it (REP 103: x right, y down, z forward): ``camera_height_m`` above
+    the street's car, drawn with pitch and roll when randomised. ``odom`` is the world frame moved to
+    the first base_link pose, so ``T_odom_base`` of frame 0 is the identity. ``family`` is the scene
+    family actually rendered (``"random"`` resolved) and ``carrier`` what carries the camera.
 
     Example:
         >>> drive = SyntheticDrive(SynthConfig(frames=3, width=160, height=48))

@@ -46,7 +46,6 @@ def contact_sheet(seeds: list[int], width: int, height: int, frame: int) -> np.n
 
 
 def bench(frames: int, width: int, height: int, seeds: list[int]) -> None:
-    torch.set_num_threads(1)
     print(f"{frames} frames per drive at {width}x{height}, 1 thread, randomised with sensor effects "
           "(street plain: today's default street, the reference)")
     for family in ("street plain",) + FAMILIES:
@@ -78,15 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame", type=int, default=10, help="frame of each drive on the sheet")
     parser.add_argument("--frames", type=int, default=20, help="frames per drive for --bench")
     args = parser.parse_args(argv)
-    if args.sheet:
-        import cv2
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if args.sheet:
+            import cv2
 
-        torch.set_num_threads(1)
-        sheet = contact_sheet(args.seeds, args.width, args.height, args.frame)
-        cv2.imwrite(args.sheet, sheet[..., ::-1])
-        print(f"contact sheet -> {args.sheet}")
-    if args.bench:
-        bench(args.frames, args.width, args.height, args.seeds)
+            sheet = contact_sheet(args.seeds, args.width, args.height, args.frame)
+            cv2.imwrite(args.sheet, sheet[..., ::-1])
+            print(f"contact sheet -> {args.sheet}")
+        if args.bench:
+            bench(args.frames, args.width, args.height, args.seeds)
+    finally:
+        torch.set_num_threads(threads)
     return 0
 
 

@@ -40,6 +40,8 @@ class SynthFrame:
         speed: base_link forward speed in m/s.
         yaw_rate: base_link yaw rate in rad/s (counter-clockwise about +z).
         right_rgb, right_depth: the right camera's image and depth when stereo, else ``None``.
+        twist: ``(linear, angular)`` (3,) each, base_link's full body-frame velocity (m/s, rad/s) for
+            carriers that move in 3-D (off the street); ``None`` for the planar car (speed, yaw_rate).
     """
 
     index: int
@@ -52,6 +54,16 @@ class SynthFrame:
     yaw_rate: float
     right_rgb: np.ndarray | None = None
     right_depth: np.ndarray | None = None
+    twist: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _rotation_vector(R: np.ndarray) -> np.ndarray:
+    """Axis times angle of a rotation matrix (small and moderate angles)."""
+    angle = float(np.arccos(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)))
+    axis = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    if angle < 1e-12:
+        return 0.5 * axis
+    return axis * (angle / (2.0 * np.sin(angle)))
 
 
 def _planar_pose(position: np.ndarray, yaw: float) -> np.ndarray:
@@ -169,20 +181,28 @@ class SyntheticDrive:
         return self.config.start_stamp_ns + int(round(index * 1e9 / self.config.rate_hz))
 
     def state(self, index: int) -> DriveState:
-        """The carrier at frame ``index`` (speed and yaw rate by central differences off the street)."""
+        """The carrier at frame ``index`` (off the street: the forward and yaw parts of :meth:`twist`)."""
         t = index / self.config.rate_hz
         if self.trajectory is not None:
-            dt = 1e-3
-            before, now, after = (self.trajectory.pose(t + k * dt) for k in (-1, 0, 1))
-            velocity = now[:3, :3].T @ (after[:3, 3] - before[:3, 3]) / (2 * dt)
-            yaw = [float(np.arctan2(T[1, 0], T[0, 0])) for T in (before, after)]
-            yaw_rate = float(np.angle(np.exp(1j * (yaw[1] - yaw[0])))) / (2 * dt)
+            now = self.trajectory.pose(t)
+            linear, angular = self.twist(index)
             return DriveState(position=now[:2, 3].copy(), yaw=float(np.arctan2(now[1, 0], now[0, 0])),
-                              speed=float(velocity[0]), yaw_rate=yaw_rate)
+                              speed=float(linear[0]), yaw_rate=float(angular[2]))
         distance = float(self.speed_profile.distance(t))
         speed = float(self.speed_profile.speed(t))
         position, yaw, curvature = self.car_path.at(distance)
         return DriveState(position=position, yaw=float(yaw), speed=speed, yaw_rate=float(curvature) * speed)
+
+    def twist(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """base_link's body-frame ``(linear, angular)`` velocity at frame ``index`` by central differences
+        of the exact poses (``None`` on the street, whose car is planar: see :meth:`state`)."""
+        if self.trajectory is None:
+            return None
+        t, dt = index / self.config.rate_hz, 1e-4
+        before, now, after = (self.trajectory.pose(t + k * dt) for k in (-1, 0, 1))
+        linear = now[:3, :3].T @ (after[:3, 3] - before[:3, 3]) / (2 * dt)
+        angular = _rotation_vector(before[:3, :3].T @ after[:3, :3]) / (2 * dt)
+        return linear, angular
 
     def base_pose_at(self, t: float) -> np.ndarray:
         """(4, 4) T_world_base at any time ``t`` in seconds from frame 0 (sub-frame poses for blur)."""
@@ -242,6 +262,7 @@ class SyntheticDrive:
             yaw_rate=state.yaw_rate,
             right_rgb=right_rgb,
             right_depth=right_depth,
+            twist=self.twist(index),
         )
 
     def _sensor_image(self, index: int, rgb: np.ndarray, T_camera_view: np.ndarray | None = None) -> np.ndarray:

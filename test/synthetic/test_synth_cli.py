@@ -58,6 +58,10 @@ def test_synth_renders_a_family_with_its_own_camera_and_ground_truth(tmp_path, c
     depth = np.frombuffer(messages["/ground_truth/depth"][1].data, dtype="<f4").reshape(48, 160)
     np.testing.assert_array_equal(depth, drive.frame(1).depth)
     assert 0.3 < np.median(depth) < 1.5  # a table top seen from close range
+    twist = messages["/ground_truth/odom"][1].twist.twist
+    linear, angular = drive.frame(1).twist
+    np.testing.assert_allclose([twist.linear.x, twist.linear.y, twist.linear.z], linear)
+    np.testing.assert_allclose([twist.angular.x, twist.angular.y, twist.angular.z], angular)
     mount = messages["/tf_static"][0].transforms[0].transform.translation
     assert mount.z == drive.T_base_camera[2, 3]
 

@@ -177,3 +177,16 @@ def test_the_training_split_holds_back_a_family_and_seeds():
     assert not any(is_held_out(family, seed) for family, seed in train)
     assert all(is_held_out(family, seed) for family, seed in held)
     assert {family for family, _ in held} == set(FAMILIES)
+
+
+def test_the_twist_of_a_3d_carrier_moves_it_to_the_next_pose():
+    drive = next(d for d in (_drive("indoor", seed, frames=3) for seed in range(10)) if d.carrier == "drone")
+    linear, angular = drive.frame(1).twist
+    step = 0.01  # seconds, around frame 1 (t = 0.1 s)
+    before, after = drive.base_pose_at(0.1 - step), drive.base_pose_at(0.1 + step)
+    now = drive.base_pose_at(0.1)
+    np.testing.assert_allclose(now[:3, :3] @ linear * 2 * step, after[:3, 3] - before[:3, 3], atol=2e-4)
+    relative = before[:3, :3].T @ after[:3, :3]
+    small_angle = np.array([relative[2, 1] - relative[1, 2], relative[0, 2] - relative[2, 0], relative[1, 0] - relative[0, 1]]) / 2
+    np.testing.assert_allclose(angular * 2 * step, small_angle, atol=2e-4)
+    assert abs(linear[2]) > 0 or abs(angular[0]) > 0  # a drone's twist is not planar

@@ -95,8 +95,9 @@ class SyntheticDrive:
         self.family = resolve_family(config.family, config.seed)
         randomized = config.randomized
         # Randomisation draws from streams of its own, so the plain street is the same as ever.
-        carrier_rng, scene_rng, camera_rng, light_rng, effects_rng = (
-            np.random.default_rng(s) for s in np.random.SeedSequence([config.seed, 0x7A81, FAMILIES.index(self.family)]).spawn(5))
+        sequence = np.random.SeedSequence([config.seed, 0x7A81, FAMILIES.index(self.family)])
+        randomisation = [np.random.default_rng(s) for s in sequence.spawn(5)]
+        carrier_rng, scene_rng, camera_rng, light_rng, effects_rng = randomisation
         duration_s = (config.frames - 1) / config.rate_hz
         self.trajectory: Trajectory | None = None
         scene = None

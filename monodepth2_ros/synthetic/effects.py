@@ -49,7 +49,8 @@ class SensorEffects:
 def _vignette(height: int, width: int, strength: float) -> np.ndarray:
     """(H, W) light falloff: 1 at the centre, ``1 - strength`` at the corners (quadratic in radius)."""
     v, u = np.mgrid[0:height, 0:width].astype(np.float32)
-    r2 = ((u - 0.5 * (width - 1)) ** 2 + (v - 0.5 * (height - 1)) ** 2) / (0.25 * ((width - 1) ** 2 + (height - 1) ** 2))
+    corner2 = 0.25 * ((width - 1) ** 2 + (height - 1) ** 2)
+    r2 = ((u - 0.5 * (width - 1)) ** 2 + (v - 0.5 * (height - 1)) ** 2) / corner2
     return 1.0 - strength * r2
 
 

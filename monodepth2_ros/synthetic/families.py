@@ -48,7 +48,8 @@ def is_held_out(family: str, seed: int) -> bool:
 
 def training_drives(count_per_family: int, first_seed: int = 0) -> list[tuple[str, int]]:
     """``count_per_family`` training ``(family, seed)`` pairs of every training family, held-back seeds skipped."""
-    seeds = [s for s in range(first_seed, first_seed + 2 * count_per_family + 10) if not abs(s) % 10 == HELD_OUT_SEED_DIGIT]
+    candidates = range(first_seed, first_seed + 2 * count_per_family + 10)
+    seeds = [s for s in candidates if abs(s) % 10 != HELD_OUT_SEED_DIGIT]
     return [(family, seed) for family in TRAINING_FAMILIES for seed in seeds[:count_per_family]]
 
 
@@ -56,5 +57,6 @@ def held_out_drives(count_per_family: int, first_seed: int = 0) -> list[tuple[st
     """Evaluation drives: held-back seeds of every family, and ordinary seeds of the held-out family."""
     held_seeds = [first_seed + 10 * k + HELD_OUT_SEED_DIGIT for k in range(count_per_family)]
     drives = [(family, seed) for family in FAMILIES for seed in held_seeds]
-    drives += [(HELD_OUT_FAMILY, first_seed + k) for k in range(count_per_family) if (first_seed + k) % 10 != HELD_OUT_SEED_DIGIT]
+    ordinary = [first_seed + k for k in range(count_per_family) if abs(first_seed + k) % 10 != HELD_OUT_SEED_DIGIT]
+    drives += [(HELD_OUT_FAMILY, seed) for seed in ordinary]
     return drives

@@ -78,7 +78,8 @@ def make_wobble(rng: np.random.Generator, amplitudes: tuple[float, ...], hz: tup
     wobble = np.zeros((6, 2, 3))
     for axis, amplitude in enumerate(amplitudes):
         for k in range(2):
-            wobble[axis, k] = (amplitude * rng.uniform(0.3, 0.7), 2.0 * np.pi * rng.uniform(*hz), rng.uniform(0, 2 * np.pi))
+            wobble[axis, k] = (amplitude * rng.uniform(0.3, 0.7), 2.0 * np.pi * rng.uniform(*hz),
+                               rng.uniform(0, 2 * np.pi))
     return wobble
 
 

@@ -359,7 +359,8 @@ class Renderer:
         # Footprint: metres one pixel covers, growing at grazing incidence (capped).
         distance = t_safe * norm
         cos_incidence = (d * normal).sum(1).abs() / norm
-        footprint = (_FILTER_PIXELS * rays.pixel_angle) * distance / cos_incidence.clamp(min=1.0 / self.world.max_anisotropy)
+        grazing = cos_incidence.clamp(min=1.0 / self.world.max_anisotropy)
+        footprint = (_FILTER_PIXELS * rays.pixel_angle) * distance / grazing
         low_wavelength = torch.full_like(t, _LOW_NOISE_CELL_M)
         cloud_cell = _CLOUD_CELL_M if self.sky_height_m is not None else _CLOUD_CELL_INFINITE_M
         low_wavelength[counts[int(Material.GROUND)]:first_box] = cloud_cell

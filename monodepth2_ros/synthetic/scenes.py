@@ -62,7 +62,10 @@ def random_surface(rng: np.random.Generator, scale: tuple[float, float] = (0.1, 
         size = float(rng.uniform(*photo_tile))
     else:
         size = float(rng.uniform(*scale))
-    aspect = float(rng.choice([1.0, rng.uniform(1.5, 3.0)])) if kind in (Pattern.TILES, Pattern.CHECKER) else float(rng.uniform(0.5, 2.0))
+    if kind in (Pattern.TILES, Pattern.CHECKER):
+        aspect = float(rng.choice([1.0, rng.uniform(1.5, 3.0)]))
+    else:
+        aspect = float(rng.uniform(0.5, 2.0))
     params = (float(kind), size, float(rng.integers(0, photo_count())), aspect, float(rng.uniform(0.04, 0.14)),
               float(rng.uniform(0.5, 1.6)))
     return colour, colour2, params
@@ -131,7 +134,9 @@ def _wall_items(builder: _BoxBuilder, rng: np.random.Generator, start, direction
     inward = np.array([-direction[1], direction[0]])
     yaw = float(np.arctan2(direction[1], direction[0]))
     cursor = float(rng.uniform(0.2, 1.0))
-    kinds = ["door", "picture", "window", "radiator", "gap"] + (["cabinet", "shelf", "table", "sofa", "plant"] * 2 if furniture else [])
+    kinds = ["door", "picture", "window", "radiator", "gap"]
+    if furniture:
+        kinds += ["cabinet", "shelf", "table", "sofa", "plant"] * 2
     while cursor < length - 0.5:
         kind = kinds[int(rng.integers(0, len(kinds)))]
         width = {"door": rng.uniform(0.8, 1.0), "picture": rng.uniform(0.4, 1.2), "window": rng.uniform(0.8, 2.0),
@@ -150,7 +155,8 @@ def _wall_items(builder: _BoxBuilder, rng: np.random.Generator, start, direction
         if kind == "door":
             frame = random_surface(rng, kinds=(Pattern.PLASTER,), value=(0.3, 0.95))
             place(0.02, 2.1, 0.0, frame, w=width + 0.12)
-            place(0.04, 2.02, 0.0, random_surface(rng, kinds=(Pattern.PLANKS, Pattern.PLASTER, Pattern.TILES)), w=width - 0.04)
+            leaf = random_surface(rng, kinds=(Pattern.PLANKS, Pattern.PLASTER, Pattern.TILES))
+            place(0.04, 2.02, 0.0, leaf, w=width - 0.04)
         elif kind == "picture":
             height = float(rng.uniform(0.3, 0.9))
             z = float(rng.uniform(1.0, max(1.1, ceiling - height - 0.4)))
@@ -158,14 +164,18 @@ def _wall_items(builder: _BoxBuilder, rng: np.random.Generator, start, direction
         elif kind == "window":
             z = float(rng.uniform(0.8, 1.1))
             height = float(min(rng.uniform(1.0, 1.6), ceiling - z - 0.3))
-            place(0.03, height + 0.1, z - 0.05, random_surface(rng, kinds=(Pattern.PLASTER,), value=(0.7, 0.95), saturation=(0, 0.1)), w=width + 0.1)
-            place(0.05, height, z, random_surface(rng, kinds=(Pattern.PLASTER, Pattern.STRIPES), value=(0.1, 0.4), hue=(0.5, 0.7)))
+            frame = random_surface(rng, kinds=(Pattern.PLASTER,), value=(0.7, 0.95), saturation=(0, 0.1))
+            place(0.03, height + 0.1, z - 0.05, frame, w=width + 0.1)
+            pane = random_surface(rng, kinds=(Pattern.PLASTER, Pattern.STRIPES), value=(0.1, 0.4), hue=(0.5, 0.7))
+            place(0.05, height, z, pane)
         elif kind == "radiator":
-            place(min(0.1, max_depth), 0.6, 0.15, random_surface(rng, kinds=(Pattern.STRIPES,), scale=(0.05, 0.12), value=(0.6, 0.95)))
+            fins = random_surface(rng, kinds=(Pattern.STRIPES,), scale=(0.05, 0.12), value=(0.6, 0.95))
+            place(min(0.1, max_depth), 0.6, 0.15, fins)
         elif kind == "cabinet":
             depth = float(min(rng.uniform(0.35, 0.6), max_depth))
             height = float(rng.uniform(0.7, min(2.1, ceiling - 0.2)))
-            place(depth, height, 0.0, random_surface(rng, kinds=(Pattern.PLANKS, Pattern.PLASTER, Pattern.TILES, Pattern.PHOTO)))
+            front = random_surface(rng, kinds=(Pattern.PLANKS, Pattern.PLASTER, Pattern.TILES, Pattern.PHOTO))
+            place(depth, height, 0.0, front)
         elif kind == "shelf":
             depth = float(min(rng.uniform(0.25, 0.4), max_depth))
             board = random_surface(rng, kinds=(Pattern.PLANKS, Pattern.PLASTER))
@@ -198,7 +208,8 @@ def _wall_items(builder: _BoxBuilder, rng: np.random.Generator, start, direction
         elif kind == "plant":
             pot = random_surface(rng, kinds=(Pattern.PLASTER,))
             place(width * 0.8, 0.4, 0.0, pot, off_wall=0.05, w=width * 0.8)
-            leaves = random_surface(rng, kinds=(Pattern.PHOTO, Pattern.PLASTER), hue=(0.22, 0.4), saturation=(0.4, 0.8), photo_tile=(0.3, 0.8))
+            leaves = random_surface(rng, kinds=(Pattern.PHOTO, Pattern.PLASTER), hue=(0.22, 0.4), saturation=(0.4, 0.8),
+                                    photo_tile=(0.3, 0.8))
             place(width, float(rng.uniform(0.5, 1.2)), 0.4, leaves, off_wall=0.0)
         cursor += width + float(rng.uniform(0.1, 1.2))
 
@@ -262,7 +273,8 @@ def build_tabletop(rng: np.random.Generator, path_length_m: float) -> Scene:
     legs = random_surface(rng, kinds=(Pattern.PLASTER,))
     for sx in (-1.0, 1.0):
         for sy in (-1.0, 1.0):
-            _add(builder, (sx * (half[0] - 0.06), sy * (half[1] - 0.06)), 0.0, (0.03, 0.03, (table_z - 0.04) / 2), 0.0, legs)
+            corner = (sx * (half[0] - 0.06), sy * (half[1] - 0.06))
+            _add(builder, corner, 0.0, (0.03, 0.03, (table_z - 0.04) / 2), 0.0, legs)
     tallest = 0.0
     for _ in range(int(rng.integers(5, 14))):
         size = (float(rng.uniform(0.02, 0.14)), float(rng.uniform(0.02, 0.14)))
@@ -298,8 +310,10 @@ def build_warehouse(rng: np.random.Generator, path_length_m: float) -> Scene:
     length = path_length_m + 8.0
     x0, x1 = -6.0, length + 6.0
     upright = random_surface(rng, kinds=(Pattern.PLASTER,), hue=(0.55, 0.65), saturation=(0.5, 0.9), value=(0.3, 0.7))
-    beam = random_surface(rng, kinds=(Pattern.PLASTER, Pattern.STRIPES), hue=(0.02, 0.1), saturation=(0.7, 1.0), value=(0.7, 1.0))
-    pallet = random_surface(rng, kinds=(Pattern.PLANKS,), hue=(0.07, 0.12), saturation=(0.3, 0.5), value=(0.5, 0.8), scale=(0.08, 0.15))
+    beam = random_surface(rng, kinds=(Pattern.PLASTER, Pattern.STRIPES), hue=(0.02, 0.1), saturation=(0.7, 1.0),
+                          value=(0.7, 1.0))
+    pallet = random_surface(rng, kinds=(Pattern.PLANKS,), hue=(0.07, 0.12), saturation=(0.3, 0.5), value=(0.5, 0.8),
+                            scale=(0.08, 0.15))
     goods = [random_surface(rng, hue=(0.05, 0.12), saturation=(0.3, 0.6), value=(0.45, 0.8), photo_tile=(0.4, 1.5))
              for _ in range(6)]
     rack_x0, rack_x1 = 0.0 - 2.0, length + 2.0
@@ -315,7 +329,8 @@ def build_warehouse(rng: np.random.Generator, path_length_m: float) -> Scene:
                 for level in range(levels):
                     z = 0.15 + level * level_height
                     for face in (near + 0.05, near + rack_depth - 0.05):
-                        _add(builder, ((rack_x0 + rack_x1) / 2, side * face), 0.0, ((rack_x1 - rack_x0) / 2, 0.05, 0.06), z - 0.12, beam)
+                        _add(builder, ((rack_x0 + rack_x1) / 2, side * face), 0.0,
+                             ((rack_x1 - rack_x0) / 2, 0.05, 0.06), z - 0.12, beam)
                     for x in np.arange(rack_x0, rack_x1 - bay + 1e-6, bay):
                         for slot in range(2):
                             if rng.random() < 0.25:
@@ -334,7 +349,8 @@ def build_warehouse(rng: np.random.Generator, path_length_m: float) -> Scene:
                          ((0.5 * (x0 + x1), -extent - t / 2), (0.5 * (x1 - x0) + t, t / 2)),
                          ((x1 + t / 2, 0.0), (t / 2, extent + t)), ((x0 - t / 2, 0.0), (t / 2, extent + t))):
         _add(builder, centre, 0.0, (*half, ceiling / 2 + t), -t, wall)
-    roof = random_surface(rng, kinds=(Pattern.STRIPES, Pattern.PLASTER), value=(0.5, 0.9), saturation=(0.0, 0.1), scale=(0.5, 2.0))
+    roof = random_surface(rng, kinds=(Pattern.STRIPES, Pattern.PLASTER), value=(0.5, 0.9), saturation=(0.0, 0.1),
+                          scale=(0.5, 2.0))
     _add(builder, (0.5 * (x0 + x1), 0.0), 0.0, (0.5 * (x1 - x0) + t, extent + t, t / 2), ceiling, roof)
     lamp = (np.array([0.98, 0.98, 0.95]), np.array([0.8, 0.8, 0.8]), (float(Pattern.PLASTER), 1.0, 0, 1, 0.1, 0.2))
     for x in np.arange(x0 + 3.0, x1, float(rng.uniform(4.0, 8.0))):
@@ -378,11 +394,13 @@ def build_yard(rng: np.random.Generator, path_length_m: float) -> Scene:
             continue
         yaw = float(rng.uniform(0, np.pi))
         if kind == 0:  # rock
-            look = random_surface(rng, kinds=(Pattern.PHOTO, Pattern.PLASTER), saturation=(0.0, 0.2), photo_tile=(0.5, 1.5))
+            look = random_surface(rng, kinds=(Pattern.PHOTO, Pattern.PLASTER), saturation=(0.0, 0.2),
+                                  photo_tile=(0.5, 1.5))
             _add(builder, xy, yaw, (rng.uniform(0.15, 0.6), rng.uniform(0.15, 0.5), rng.uniform(0.1, 0.4)), -0.05, look)
         elif kind == 1:  # tree: trunk and crown
             trunk_h = float(rng.uniform(1.2, 3.0))
-            bark = random_surface(rng, kinds=(Pattern.PLANKS, Pattern.PHOTO), hue=(0.05, 0.1), saturation=(0.3, 0.6), value=(0.2, 0.45))
+            bark = random_surface(rng, kinds=(Pattern.PLANKS, Pattern.PHOTO), hue=(0.05, 0.1), saturation=(0.3, 0.6),
+                                  value=(0.2, 0.45))
             _add(builder, xy, yaw, (0.12, 0.12, trunk_h / 2), 0.0, bark)
             crown = random_surface(rng, kinds=(Pattern.PHOTO, Pattern.PLASTER, Pattern.CHECKER), hue=(0.2, 0.4),
                                    saturation=(0.4, 0.8), value=(0.2, 0.6), photo_tile=(0.5, 2.0), scale=(0.2, 0.5))
@@ -390,7 +408,10 @@ def build_yard(rng: np.random.Generator, path_length_m: float) -> Scene:
             _add(builder, xy, yaw, (c, c * rng.uniform(0.7, 1.0), rng.uniform(0.8, 1.8)), trunk_h, crown)
         elif kind in (2, 6):  # crate, barrel or post
             look = random_surface(rng, scale=(0.05, 0.3), photo_tile=(0.3, 1.0))
-            half = (rng.uniform(0.1, 0.5), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.7)) if kind == 2 else (0.06, 0.06, rng.uniform(0.4, 1.0))
+            if kind == 2:
+                half = (rng.uniform(0.1, 0.5), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.7))
+            else:
+                half = (0.06, 0.06, rng.uniform(0.4, 1.0))
             _add(builder, xy, yaw, half, 0.0, look)
         elif kind == 3:  # shed
             look = random_surface(rng, scale=(0.1, 0.6), photo_tile=(1.0, 3.0))
@@ -410,8 +431,8 @@ def build_yard(rng: np.random.Generator, path_length_m: float) -> Scene:
     for k in range(count):
         angle = 2 * np.pi * k / count
         chord = 2 * radius * np.sin(np.pi / count) * 1.15
-        look = random_surface(rng, kinds=(Pattern.PHOTO, Pattern.STRIPES, Pattern.TILES, Pattern.PLASTER), scale=(1.0, 5.0),
-                              photo_tile=(8.0, 25.0), value=(0.25, 0.7))
+        look = random_surface(rng, kinds=(Pattern.PHOTO, Pattern.STRIPES, Pattern.TILES, Pattern.PLASTER),
+                              scale=(1.0, 5.0), photo_tile=(8.0, 25.0), value=(0.25, 0.7))
         xy = centre + radius * np.array([np.cos(angle), np.sin(angle)])
         _add(builder, xy, angle + np.pi / 2, (chord / 2, 3.0, rng.uniform(4.0, 15.0)), 0.0, look)
     ground = random_surface(rng, kinds=(Pattern.PHOTO, Pattern.PLASTER, Pattern.TILES), hue=(0.08, 0.35),

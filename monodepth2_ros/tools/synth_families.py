@@ -36,8 +36,9 @@ def contact_sheet(seeds: list[int], width: int, height: int, frame: int) -> np.n
             drive = SyntheticDrive(SynthConfig(frames=frame + 1, width=width, height=height, seed=seed, family=family,
                                                randomize=True))
             shot = drive.frame(frame)
-            label = f"{family} seed {seed}: {drive.carrier}, hfov {np.degrees(2 * np.arctan(0.5 * width / drive.K[0, 0])):.0f}"
-            print(label, f"camera height {shot.T_world_camera[2, 3]:.2f} m, depth median {np.nanmedian(shot.depth):.2f} m")
+            fov = np.degrees(2 * np.arctan(0.5 * width / drive.K[0, 0]))
+            print(f"{family} seed {seed}: {drive.carrier}, hfov {fov:.0f}, camera height "
+                  f"{shot.T_world_camera[2, 3]:.2f} m, depth median {np.nanmedian(shot.depth):.2f} m")
             cells.append(np.concatenate([shot.rgb, _inverse_depth_image(shot.depth)], axis=0))
             cells.append(np.full((2 * height, 4, 3), 255, np.uint8))
         rows.append(np.concatenate(cells[:-1], axis=1))

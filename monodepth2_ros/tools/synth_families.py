@@ -2,6 +2,10 @@
 
     python -m monodepth2_ros.tools.synth_families --sheet families.png --seeds 1 2 3
     python -m monodepth2_ros.tools.synth_families --bench --frames 20 --width 320 --height 96
+    python -m monodepth2_ros.tools.synth_families --split 20 --width 320 --height 96 --frames 200
+
+``--split N`` prints the ``monodepth2 synth`` commands of the default model's data: N training drives
+of every training family and N evaluation drives per family (see ``synthetic/families.py``).
 
 The sheet has one row per seed and one column per family: the image (with its sensor effects) above
 its ground-truth depth (inverse depth, per image normalised). The benchmark renders ``--frames``
@@ -17,7 +21,7 @@ import numpy as np
 import torch
 
 from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive
-from monodepth2_ros.synthetic.families import FAMILIES
+from monodepth2_ros.synthetic.families import FAMILIES, held_out_drives, training_drives
 
 
 def _inverse_depth_image(depth: np.ndarray) -> np.ndarray:
@@ -68,6 +72,16 @@ def bench(frames: int, width: int, height: int, seeds: list[int]) -> None:
               f"(seeds {seeds}: {', '.join(f'{r:.1f}' + ('b' if b else '') for r, b in zip(rates, blurred))})")
 
 
+def split_commands(count: int, width: int, height: int, frames: int, out_dir: str = "data/synth") -> list[str]:
+    """``monodepth2 synth`` command lines for the training drives, then the held-back ones."""
+    lines = []
+    for role, drives in (("train", training_drives(count)), ("heldout", held_out_drives(count))):
+        for family, seed in drives:
+            lines.append(f"monodepth2 synth --out {out_dir}/{role}/{family}_{seed:04d} --family {family} --seed {seed} "
+                         f"--randomize --width {width} --height {height} --frames {frames}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sheet", help="write the contact sheet PNG here")
@@ -76,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=96)
     parser.add_argument("--frame", type=int, default=10, help="frame of each drive on the sheet")
-    parser.add_argument("--frames", type=int, default=20, help="frames per drive for --bench")
+    parser.add_argument("--frames", type=int, default=20, help="frames per drive for --bench and --split")
+    parser.add_argument("--split", type=int, metavar="N", help="print the synth commands of N drives per family")
     args = parser.parse_args(argv)
+    if args.split:
+        print("\n".join(split_commands(args.split, args.width, args.height, args.frames)))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

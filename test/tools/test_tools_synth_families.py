@@ -25,3 +25,21 @@ def test_bench_prints_a_rate_per_family(capsys):
     lines = capsys.readouterr().out.splitlines()
     for family in ("street plain",) + FAMILIES:
         assert any(line.startswith(family + " ") and "frames/s" in line for line in lines), family
+
+
+def test_split_commands_never_train_on_held_back_drives(capsys):
+    from monodepth2_ros.synthetic.families import HELD_OUT_FAMILY, is_held_out
+
+    assert main(["--split", "3", "--frames", "50"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    train = [line for line in lines if "/train/" in line]
+    held = [line for line in lines if "/heldout/" in line]
+    assert len(train) + len(held) == len(lines) and train and held
+
+    def drive(line: str) -> tuple[str, int]:
+        words = line.split()
+        return words[words.index("--family") + 1], int(words[words.index("--seed") + 1])
+
+    assert not any(is_held_out(*drive(line)) for line in train)
+    assert all(is_held_out(*drive(line)) for line in held)
+    assert f"--family {HELD_OUT_FAMILY}" in " ".join(held) and f"--family {HELD_OUT_FAMILY}" not in " ".join(train)

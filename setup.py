@@ -19,7 +19,7 @@ setup(
     package_data={PACKAGE: ["weights/*/*.pth", "weights/*/*.md", "weights/*/*.yaml"]},
     include_package_data=True,
     python_requires=">=3.10",
-    install_requires=["numpy", "opencv-python-headless", "pyyaml", "tqdm", "rosbags>=0.11", "matplotlib"],
+    install_requires=["numpy", "opencv-python-headless", "pyyaml", "tqdm", "rosbags>=0.11", "matplotlib", "scikit-image"],
     zip_safe=False,
     maintainer="monodepth2_ros maintainers",
     maintainer_email="maintainers@monodepth2-ros.invalid",

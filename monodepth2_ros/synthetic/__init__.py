@@ -1,4 +1,5 @@
-"""The project's ground-truth world: a procedural street, ray cast exactly in torch.
+"""The project's ground-truth worlds: a procedural street and four more scene families (indoor,
+warehouse, table top, yard) with randomised cameras, carriers and looks, ray cast exactly in torch.
 
 A :class:`SyntheticDrive` renders a seeded drive (images, depth, poses, odometry) for a
 :class:`SynthConfig`; :func:`write_drive_bag` writes it as a ROS bag with ground-truth topics.
@@ -33,12 +34,19 @@ from .bag import (
 from .camera import CameraModel, distort_normalized, kitti_intrinsics, mount_transform, undistort_normalized
 from .config import PLUMB_BOB_D, START_STAMP_NS, SynthConfig
 from .drive import SynthFrame, SyntheticDrive
+from .families import FAMILIES, FAMILY_CHOICES, HELD_OUT_FAMILY, TRAINING_FAMILIES, is_held_out, resolve_family
 
 __all__ = [
     "SynthConfig",
     "SynthFrame",
     "SyntheticDrive",
     "write_drive_bag",
+    "FAMILIES",
+    "FAMILY_CHOICES",
+    "TRAINING_FAMILIES",
+    "HELD_OUT_FAMILY",
+    "is_held_out",
+    "resolve_family",
     "CameraModel",
     "kitti_intrinsics",
     "mount_transform",

@@ -7,7 +7,8 @@ Topics (all messages of one frame share the frame's stamp)::
     /camera/right/image_raw      sensor_msgs/msg/Image       with stereo, frame camera_right_optical
     /camera/right/camera_info    sensor_msgs/msg/CameraInfo  with stereo, P[3] = -fx * baseline
     /ground_truth/depth          sensor_msgs/msg/Image       32FC1 metres, NaN where nothing is hit
-    /ground_truth/odom           nav_msgs/msg/Odometry       odom -> base_link, twist in base_link
+    /ground_truth/odom           nav_msgs/msg/Odometry       odom -> base_link, twist in base_link (full
+                                                             3-D for drones and hands)
     /tf                          tf2_msgs/msg/TFMessage      odom -> base_link per frame
     /tf_static                   tf2_msgs/msg/TFMessage      base_link -> camera_optical (and the
                                                              right camera), once, transient local
@@ -151,7 +152,7 @@ class _MessageFactory:
         ]
         return self.types[_TF_MESSAGE](transforms=stamped)
 
-    def odometry(self, header, T_odom_base: np.ndarray, speed: float, yaw_rate: float):
+    def odometry(self, header, T_odom_base: np.ndarray, speed: float, yaw_rate: float, twist=None):
         t = self.types
         x, y, z, w = rotation_to_quaternion(T_odom_base[:3, :3])
         pose = t["geometry_msgs/msg/Pose"](
@@ -159,9 +160,10 @@ class _MessageFactory:
                                                   z=float(T_odom_base[2, 3])),
             orientation=t["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w),
         )
+        linear, angular = twist if twist is not None else ((speed, 0.0, 0.0), (0.0, 0.0, yaw_rate))
         twist = t["geometry_msgs/msg/Twist"](
-            linear=t["geometry_msgs/msg/Vector3"](x=float(speed), y=0.0, z=0.0),
-            angular=t["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=float(yaw_rate)),
+            linear=t["geometry_msgs/msg/Vector3"](x=float(linear[0]), y=float(linear[1]), z=float(linear[2])),
+            angular=t["geometry_msgs/msg/Vector3"](x=float(angular[0]), y=float(angular[1]), z=float(angular[2])),
         )
         return t[_ODOMETRY](
             header=header,
@@ -333,7 +335,8 @@ def _write_frames(sink: _BagSink, drive: SyntheticDrive, on_frame: Callable[[Syn
         sink.write(TOPIC_TF, _TF_MESSAGE,
                    msgs.tf_message([(stamp, FRAME_ODOM, FRAME_BASE, frame.T_odom_base)], seq), stamp)
         sink.write(TOPIC_ODOM, _ODOMETRY,
-                   msgs.odometry(msgs.header(stamp, FRAME_ODOM, seq), frame.T_odom_base, frame.speed, frame.yaw_rate),
+                   msgs.odometry(msgs.header(stamp, FRAME_ODOM, seq), frame.T_odom_base, frame.speed, frame.yaw_rate,
+                                 frame.twist),
                    stamp)
         camera_header = msgs.header(stamp, FRAME_CAMERA, seq)
         sink.write(TOPIC_CAMERA_INFO, _CAMERA_INFO, msgs.camera_info(camera_header, height, width, K, D, P_left), stamp)

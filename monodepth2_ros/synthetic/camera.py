@@ -22,6 +22,7 @@ __all__ = [
     "distort_normalized",
     "base_to_optical_rotation",
     "mount_transform",
+    "fov_intrinsics",
 ]
 
 _UNDISTORT_ITERATIONS = 50
@@ -78,12 +79,27 @@ def base_to_optical_rotation() -> np.ndarray:
     return np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 
-def mount_transform(camera_height_m: float) -> np.ndarray:
-    """T_base_camera (4, 4): the camera optical frame ``camera_height_m`` above base_link, facing +x."""
+def mount_transform(camera_height_m: float, pitch_rad: float = 0.0, roll_rad: float = 0.0) -> np.ndarray:
+    """T_base_camera (4, 4): the camera optical frame ``camera_height_m`` above base_link, facing +x,
+    tilted ``pitch_rad`` down (about base +y) and rolled ``roll_rad`` (about its forward axis)."""
     T = np.eye(4)
-    T[:3, :3] = base_to_optical_rotation()
+    R = base_to_optical_rotation()
+    if pitch_rad or roll_rad:
+        cp, sp = np.cos(pitch_rad), np.sin(pitch_rad)
+        cr, sr = np.cos(roll_rad), np.sin(roll_rad)
+        pitch = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
+        roll = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
+        R = pitch @ roll @ R
+    T[:3, :3] = R
     T[2, 3] = camera_height_m
     return T
+
+
+def fov_intrinsics(height: int, width: int, horizontal_fov_deg: float) -> np.ndarray:
+    """(3, 3) pinhole K with square pixels, the principal point at the image centre and the given
+    horizontal field of view (pixel centres at integer coordinates)."""
+    fx = 0.5 * width / np.tan(np.deg2rad(horizontal_fov_deg) / 2.0)
+    return np.array([[fx, 0.0, 0.5 * (width - 1)], [0.0, fx, 0.5 * (height - 1)], [0.0, 0.0, 1.0]])
 
 
 def _pixel_rays(K: np.ndarray, D: np.ndarray, height: int, width: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +137,14 @@ class CameraModel:
     def create(cls, height: int, width: int, distortion: bool) -> "CameraModel":
         K = kitti_intrinsics(height, width)
         D = np.array(PLUMB_BOB_D if distortion else (0.0,) * 5, dtype=np.float64)
+        ray_x, ray_y = _pixel_rays(K, D, height, width, 1)
+        return cls(height=height, width=width, K=K, D=D, ray_x=ray_x, ray_y=ray_y)
+
+    @classmethod
+    def from_intrinsics(cls, height: int, width: int, K: np.ndarray, D: np.ndarray) -> "CameraModel":
+        """Any pinhole K and plumb_bob D (raises ConfigError if D cannot be inverted over the image)."""
+        K = np.asarray(K, dtype=np.float64)
+        D = np.asarray(D, dtype=np.float64)
         ray_x, ray_y = _pixel_rays(K, D, height, width, 1)
         return cls(height=height, width=width, K=K, D=D, ray_x=ray_x, ray_y=ray_y)
 

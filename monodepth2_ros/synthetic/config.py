@@ -57,6 +57,13 @@ class SynthConfig:
         antialias: rays per pixel side for the colours (1 = one ray through each pixel centre;
             2 = 2x2 supersampling, ~4x slower). Depth is always the pixel-centre ray's.
         start_stamp_ns: stamp of frame 0 in nanoseconds.
+        family: scene family (:data:`~.families.FAMILIES`) or ``"random"`` (drawn from the seed).
+        randomize: draw the camera (field of view, height, pitch, roll, lens distortion), the motion
+            (car, ground robot, drone, handheld), the lighting and the textures from the seed;
+            ``None``: on for every family but an explicit ``"street"`` (today's fixed KITTI camera).
+            When on, ``camera_height_m`` and ``distortion`` are drawn instead of taken from here.
+        sensor_effects: exposure and white balance changes, vignetting, sensor noise and motion
+            blur on the images (never on the ground truth); ``None``: follows ``randomize``.
     """
 
     frames: int = 200
@@ -74,8 +81,24 @@ class SynthConfig:
     max_speed_mps: float = 12.0
     antialias: int = 1
     start_stamp_ns: int = START_STAMP_NS
+    family: str = "street"
+    randomize: bool | None = None
+    sensor_effects: bool | None = None
+
+    @property
+    def randomized(self) -> bool:
+        """Whether camera, motion, lighting and textures are drawn from the seed."""
+        return self.randomize if self.randomize is not None else self.family != "street"
+
+    @property
+    def with_sensor_effects(self) -> bool:
+        return self.sensor_effects if self.sensor_effects is not None else self.randomized
 
     def __post_init__(self) -> None:
+        from .families import FAMILY_CHOICES
+
+        if self.family not in FAMILY_CHOICES:
+            raise ConfigError(f"SynthConfig.family is {self.family!r}; expected one of {', '.join(FAMILY_CHOICES)}")
         if self.frames < 1:
             raise ConfigError(f"SynthConfig.frames is {self.frames}; expected at least 1")
         if self.width < _MIN_IMAGE_SIDE or self.height < _MIN_IMAGE_SIDE:

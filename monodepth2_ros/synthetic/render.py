@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from .camera import CameraModel
+from .photos import PhotoAtlas
 from .textures import NoiseField, filtered_band, filtered_pulse, hash2, smoothstep
-from .world import Material, StreetWorld
+from .world import Material, Pattern, StreetWorld
 
 __all__ = ["Renderer", "NO_HIT", "GROUND_HIT", "SKY_HIT"]
 
@@ -26,11 +27,6 @@ _NEAR_M = 0.05  # near plane for projecting box corners when culling
 # Boxes covering at most this fraction of the image are slab-tested together in one batch (no
 # per-box Python overhead); larger ones one by one on views of their rectangle (no gathers).
 _BATCH_MAX_AREA_FRACTION = 0.01
-_AMBIENT = 0.55
-_DIFFUSE = 0.55
-# The footprint grows as 1 / cos(incidence) on surfaces seen at a grazing angle, up to this factor:
-# more blurs the road into a view-dependent smear, less lets distant ground texture alias.
-_MAX_ANISOTROPY = 3.0
 # Texture filter width in pixels: a little wider than one pixel, like the blur of a real lens, so the
 # images are smooth enough for bilinear resampling (view synthesis) to reproduce them closely.
 _FILTER_PIXELS = 1.5
@@ -135,6 +131,10 @@ class Renderer:
         else:
             self.sample_rays = self.centre_rays
         self.noise = NoiseField(world.texture_seed, self.device)
+        uses_photos = world.ground_pattern is not None and int(world.ground_pattern[0]) == Pattern.PHOTO
+        surfaces = boxes.material == int(Material.SURFACE)
+        uses_photos |= bool(np.any(boxes.params[surfaces, 0] == float(Pattern.PHOTO)))
+        self.photos = PhotoAtlas.on(self.device) if uses_photos else None
         self._sun = torch.as_tensor(world.sun_direction, **f32)
 
     # ----------------------------------------------------------------------------------- culling
@@ -359,7 +359,8 @@ class Renderer:
         # Footprint: metres one pixel covers, growing at grazing incidence (capped).
         distance = t_safe * norm
         cos_incidence = (d * normal).sum(1).abs() / norm
-        footprint = (_FILTER_PIXELS * rays.pixel_angle) * distance / cos_incidence.clamp(min=1.0 / _MAX_ANISOTROPY)
+        grazing = cos_incidence.clamp(min=1.0 / self.world.max_anisotropy)
+        footprint = (_FILTER_PIXELS * rays.pixel_angle) * distance / grazing
         low_wavelength = torch.full_like(t, _LOW_NOISE_CELL_M)
         cloud_cell = _CLOUD_CELL_M if self.sky_height_m is not None else _CLOUD_CELL_INFINITE_M
         low_wavelength[counts[int(Material.GROUND)]:first_box] = cloud_cell
@@ -384,12 +385,14 @@ class Renderer:
             begin = end
         colour = torch.cat(pieces, dim=0)
 
-        lambert = _AMBIENT + _DIFFUSE * (normal @ self._sun).clamp(min=0.0)
+        lambert = self.world.ambient + self.world.diffuse * (normal @ self._sun).clamp(min=0.0)
         lambert[counts[int(Material.GROUND)]:first_box] = 1.0  # the sky is not lit, it glows
         # Soft darkening near the ground on vertical faces (a fixed, view-independent occlusion term).
         vertical = normal[:, 2].abs() < 0.5
         occlusion = torch.where(vertical, 0.7 + 0.3 * smoothstep(0.0, 1.2, points[:, 2]), torch.ones_like(lambert))
         shaded = colour * (lambert * occlusion)[:, None]
+        if self.world.light_colour is not None:
+            shaded = shaded * shaded.new_tensor(self.world.light_colour.astype(np.float32).tolist())
         rgb = torch.empty_like(shaded)
         rgb[order] = shaded
         return rgb.reshape(height, width, 3)
@@ -429,8 +432,74 @@ def _scale(colour: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 
 
 def _shade_ground(ctx: _ShadeContext) -> torch.Tensor:
-    base = ctx.const(ctx.r.world.ground_colour.astype(np.float32).tolist())
-    return _scale(base, 1.0 + 0.3 * ctx.noise + 0.2 * ctx.low)
+    world = ctx.r.world
+    base = ctx.const(world.ground_colour.astype(np.float32).tolist())
+    if world.ground_pattern is None:
+        return _scale(base, 1.0 + 0.3 * ctx.noise + 0.2 * ctx.low)
+    second = world.ground_colour2 if world.ground_colour2 is not None else world.ground_colour * 0.6
+    params = ctx.points.new_tensor([float(p) for p in world.ground_pattern]).expand(ctx.count, -1)
+    return _surface_pattern(ctx, ctx.points[:, 0], ctx.points[:, 1], base,
+                            ctx.const(np.asarray(second, dtype=np.float32).tolist()), params)
+
+
+def _surface_pattern(ctx: _ShadeContext, u: torch.Tensor, v: torch.Tensor, colour: torch.Tensor,
+                     colour2: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """One of the :class:`Pattern` families at surface coordinates ``u, v`` (metres), box-filtered over
+    the footprint like every other texture; each point evaluates only its own pattern."""
+    fp, n, low = ctx.fp, ctx.noise, ctx.low
+    kind, scale, aspect, joint, contrast = params[:, 0], params[:, 1], params[:, 3], params[:, 4], params[:, 5]
+    out = _scale(colour, 1.0 + contrast * (0.3 * n + 0.2 * low))  # PLASTER, and the base of the others
+    tiles = kind == float(Pattern.TILES)
+    if bool(tiles.any()):
+        i = tiles
+        cell_h = scale[i]
+        cell_w = cell_h * aspect[i]
+        row = torch.floor(v[i] / cell_h)
+        bond = torch.where(aspect[i] > 1.2, 0.5 * torch.remainder(row, 2.0), torch.zeros_like(row))
+        across = u[i] / cell_w + bond
+        ww, wh = fp[i] / cell_w, fp[i] / cell_h
+        joints = 1.0 - (1.0 - filtered_pulse(v[i] / cell_h, 0.0, joint[i], wh)) * (
+            1.0 - filtered_pulse(across, 0.0, joint[i] / aspect[i], ww))
+        tint = 1.0 + contrast[i] * 0.5 * (hash2(across, row, 5) - 0.5) * (1.0 - wh).clamp(0.0, 1.0)
+        cells = _scale(colour[i], tint + 0.15 * n[i])
+        out[i] = _mix(cells, _scale(colour2[i], 1.0 + 0.1 * n[i]), joints)
+    planks = kind == float(Pattern.PLANKS)
+    if bool(planks.any()):
+        i = planks
+        board = scale[i]
+        index = torch.floor(v[i] / board)
+        wb = fp[i] / board
+        seam = filtered_pulse(v[i] / board, 0.0, joint[i], wb)
+        tint = 1.0 + contrast[i] * 0.6 * (hash2(index, index * 0.0, 9) - 0.5) * (1.0 - wb).clamp(0.0, 1.0)
+        grain_period = 0.07 * board
+        grain = filtered_pulse((v[i] + 0.02 * torch.sin(u[i] * 3.0 + index)) / grain_period, 0.0, 0.4,
+                               fp[i] / grain_period)
+        wood = _scale(colour[i], tint * (1.0 - 0.12 * grain) + 0.2 * n[i])
+        out[i] = _mix(wood, colour2[i], 0.8 * seam)
+    checker = kind == float(Pattern.CHECKER)
+    if bool(checker.any()):
+        i = checker
+        pu = filtered_pulse(u[i] / scale[i], 0.0, 0.5, fp[i] / scale[i])
+        pv = filtered_pulse(v[i] / (scale[i] * aspect[i]), 0.0, 0.5, fp[i] / (scale[i] * aspect[i]))
+        out[i] = _scale(_mix(colour[i], colour2[i], pu + pv - 2.0 * pu * pv), 1.0 + 0.15 * n[i])
+    stripes = kind == float(Pattern.STRIPES)
+    if bool(stripes.any()):
+        i = stripes
+        along = torch.where(aspect[i] > 1.0, u[i], v[i])
+        band = filtered_pulse(along / scale[i], 0.0, joint[i].clamp(0.1, 0.9), fp[i] / scale[i])
+        out[i] = _scale(_mix(colour[i], colour2[i], band), 1.0 + 0.2 * n[i] + 0.1 * low[i])
+    photo = kind == float(Pattern.PHOTO)
+    if bool(photo.any()) and ctx.r.photos is not None:
+        i = photo
+        rgb, grey = ctx.r.photos.sample(u[i], v[i], params[i, 2], scale[i], fp[i])
+        tinted = rgb * (0.35 + 1.3 * colour[i])  # grey photos take the surface's colour
+        out[i] = _mix(rgb, tinted, grey) * (1.0 + 0.05 * n[i])[:, None]
+    return out
+
+
+def _shade_surface(ctx: _ShadeContext) -> torch.Tensor:
+    # Vertical faces: u across the face, v up; top faces: u, v in the box's plane.
+    return _surface_pattern(ctx, ctx.u, ctx.v, ctx.colour, ctx.colour2, ctx.params)
 
 
 def _shade_sky(ctx: _ShadeContext) -> torch.Tensor:
@@ -558,4 +627,5 @@ _SHADERS = {
     Material.SIGN: _shade_sign,
     Material.CRATE: _shade_crate,
     Material.BACKDROP: _shade_backdrop,
+    Material.SURFACE: _shade_surface,
 }

@@ -22,7 +22,7 @@ import numpy as np
 
 from .path import CENTRELINE_START_M, Centreline
 
-__all__ = ["Material", "BoxSet", "StreetWorld", "build_world", "PARAM_COUNT"]
+__all__ = ["Material", "Pattern", "BoxSet", "StreetWorld", "build_world", "PARAM_COUNT"]
 
 ROAD_HALF_WIDTH_M = 6.0
 LANE_LINE_M = 3.5
@@ -52,6 +52,18 @@ class Material(IntEnum):
     SIGN = 8
     CRATE = 9  # params: checker size (m)
     BACKDROP = 10  # params: stripe period (m), window size (m)
+    SURFACE = 11  # any pattern of :class:`Pattern`; params: pattern, scale (m), photo, aspect, joint, contrast
+
+
+class Pattern(IntEnum):
+    """Texture families of :attr:`Material.SURFACE` (``params[0]``) and of a patterned ground."""
+
+    PLASTER = 0  # fractal noise only
+    TILES = 1  # a grid of cells (running bond when aspect > 1.2) with joints and per-cell tint
+    PLANKS = 2  # boards along u with per-board tint and grain
+    CHECKER = 3
+    STRIPES = 4
+    PHOTO = 5  # a real photograph (see photos.py), ``params[2]`` picks it
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,16 @@ class StreetWorld:
     cloud_colour: np.ndarray  # (3,)
     sun_direction: np.ndarray  # (3,) unit vector towards the sun
     texture_seed: int
+    # Optional look of the other scene families (the street leaves them at their defaults).
+    ground_pattern: tuple[float, ...] | None = None  # SURFACE params for the ground plane (floors)
+    ground_colour2: np.ndarray | None = None  # secondary colour of a patterned ground
+    ambient: float = 0.55  # light from everywhere
+    diffuse: float = 0.55  # light from ``sun_direction`` (Lambert)
+    light_colour: np.ndarray | None = None  # (3,) tint of all light, ``None`` = white
+    # The texture footprint grows as 1 / cos(incidence) on surfaces seen at a grazing angle, up to this
+    # factor: more blurs the street's road into a view-dependent smear, less lets distant ground
+    # texture alias (open grounds seen to the horizon need more).
+    max_anisotropy: float = 3.0
 
 
 class _BoxBuilder:

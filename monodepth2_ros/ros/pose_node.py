@@ -62,7 +62,6 @@ from monodepth2_ros.ros.node_common import (
     CameraNode,
     Runtime,
     RuntimeParameters,
-    input_qos,
     keep_last_qos,
     node_status,
     resolve_topic,
@@ -199,8 +198,8 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         self._install_scale_inputs(self._runtime.current.scale)
 
         self._frames.start()
-        camera_qos = input_qos(params.qos_reliability)
-        self._image_sub, self._image_topic = subscribe_images(self, params.input_transport, camera_qos, self._on_image)
+        self._image_sub = subscribe_images(self, params.input_transport, params.qos_reliability, self._on_image, self._frames)
+        self._image_topic = self._image_sub.topic_name
         self._reset_service = self.create_service(Trigger, SERVICE_RESET, self._on_reset)
 
         self._runtime.watch(self._install_scale_inputs)

@@ -201,11 +201,14 @@ class TransportLoss:
                 return 0
             interval = stamp_ns - last
             period = self._period_ns()
-            self._intervals.append(interval)
             if period is None:
+                self._intervals.append(interval)
                 return 0
             periods = interval / period
-            if periods < _GAP_PERIODS or periods >= _PAUSE_PERIODS:
+            if periods >= _PAUSE_PERIODS:
+                return 0
+            self._intervals.append(interval)
+            if periods < _GAP_PERIODS:
                 return 0
             missing = int(round(periods)) - 1
             self._by_stamps += missing

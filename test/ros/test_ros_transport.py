@@ -11,13 +11,84 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
+import pytest
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_harness import REPO, depth_node, wait_until
+
+from monodepth2_ros.ros.diagnostics import FrameStats, TransportLoss
+from monodepth2_ros.ros.qos_matching import offered_reliability
 
 WIDTH, HEIGHT = 1242, 375
 # The node keeps up with this (its callbacks only hand frames over; the tiny network is cheap).
 RATE_HZ = 10.0
 PUBLISHER_TIMEOUT_S = 60.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+PERIOD_NS = 100_000_000
+
+
+def test_stamp_gaps_count_frames_that_never_arrived_but_not_pauses():
+    loss = TransportLoss()
+    stamps = [index * PERIOD_NS for index in range(6)]  # the cadence: 100 ms
+    stamps += [8 * PERIOD_NS, 9 * PERIOD_NS, 13 * PERIOD_NS]  # 6, 7 and 10, 11, 12 missing
+    found = [loss.stamp_received(stamp) for stamp in stamps]
+    assert found == [0] * 6 + [2, 0, 3]
+    assert loss.stamp_received(13 * PERIOD_NS + 105_000_000) == 0  # jitter is no loss
+    assert loss.stamp_received(500 * PERIOD_NS) == 0  # a paused publisher is no loss
+    lost, recent, period_s = loss.counts()
+    assert lost == 5 and recent == 5 and period_s == pytest.approx(0.1)
+    assert loss.stamp_received(PERIOD_NS) == 0  # stamps went back (bag replayed): the cadence restarts
+    assert loss.counts()[0] == 5 and loss.counts()[2] != loss.counts()[2]  # NaN: period unknown again
+
+
+def test_middleware_reports_and_stamp_gaps_are_not_added_twice():
+    clock = FakeClock()
+    loss = TransportLoss(window_s=2.0, clock=clock)
+    loss.middleware_lost(4)
+    loss.restart_middleware_count()  # a new subscription counts from zero again
+    loss.middleware_lost(3)
+    assert loss.counts()[:2] == (7, 7)
+    for index in range(5):
+        loss.stamp_received(index * PERIOD_NS)
+    loss.stamp_received(10 * PERIOD_NS)  # 4 missing by the stamps, which the middleware saw too
+    assert loss.counts()[0] == 7
+    clock.now += 3.0
+    assert loss.counts()[:2] == (7, 0)  # nothing lost in the last window
+
+
+def test_stats_snapshot_tells_loss_from_frames_received():
+    clock = FakeClock()
+    stats = FrameStats(rate_window_s=2.0, clock=clock)
+    for index in range(6):
+        clock.now += 0.1
+        stats.image_received()
+        stats.transport.stamp_received(index * 2 * PERIOD_NS)  # arriving every 200 ms
+    stats.transport.middleware_lost(6)
+    snapshot = stats.snapshot()
+    assert (snapshot.received, snapshot.lost_in_transport) == (6, 6)
+    assert snapshot.transport_loss_percent == pytest.approx(50.0)
+    assert snapshot.transport_loss_rate_hz == pytest.approx(3.0)
+    assert snapshot.input_period_ms == pytest.approx(200.0)  # the arrivals' cadence, not the publisher's
+
+
+def test_offered_reliability_is_reliable_only_when_every_publisher_is():
+    def publishers(*policies):
+        return [SimpleNamespace(qos_profile=QoSProfile(depth=10, reliability=policy)) for policy in policies]
+
+    reliable, best_effort = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
+    assert offered_reliability([]) is None
+    assert offered_reliability(publishers(reliable, reliable)) == "reliable"
+    assert offered_reliability(publishers(reliable, best_effort)) == "best_effort"
 
 
 def _publish(graph, *args: str) -> dict:

@@ -234,16 +234,20 @@ class FrameWorker(Generic[F]):
         )
         if image_input is not None and image_input.reliability == RELIABLE:
             return (
-                f"{head}. The subscription is reliable, so the link does not carry the publisher's rate: lower "
-                "the publisher's rate or image size, use input_transport compressed, or raise the kernel socket "
-                "buffers (README: Large images over DDS)"
+                f"{head}. The subscription is reliable, so the link does not carry the publisher's rate, or this "
+                "process was too busy to take each frame before the next (keep last 1): lower the publisher's rate "
+                "or image size, use input_transport compressed, or raise the kernel socket buffers (README: Large "
+                "images over DDS)"
             )
+        if image_input is not None and image_input.mode == BEST_EFFORT:
+            qos_remedy = "set qos_reliability to auto (it subscribes reliable to a reliable publisher)"
+        else:
+            qos_remedy = "make the publisher reliable (qos_reliability auto follows)"
         return (
             f"{head}. The subscription is best effort ({image_input.describe() if image_input else 'best_effort'}), "
-            "and a best-effort reader drops every large image that misses one UDP fragment. Remedy: publish "
-            "reliable (qos_reliability auto follows), or set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in both the "
-            "publisher's and this node's process, or lower the publisher's rate or image size (README: Large "
-            "images over DDS)"
+            f"and a best-effort reader drops every large image that misses one UDP fragment. Remedy: {qos_remedy}, "
+            "or set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in both the publisher's and this node's process, or "
+            "lower the publisher's rate or image size (README: Large images over DDS)"
         )
 
     @property

@@ -229,8 +229,8 @@ class FrameWorker(Generic[F]):
         image_input = self.image_input
         topic = image_input.topic_name if image_input is not None else "the image topic"
         head = (
-            f"{snapshot.lost_in_transport} frames published on {topic} never arrived "
-            f"({snapshot.transport_loss_percent:.0f} % of the last seconds' frames; not frames this node skipped)"
+            f"{snapshot.lost_in_transport} frames published on {topic} never reached this node "
+            f"({snapshot.transport_loss_percent:.0f} % over the last seconds; frames it skipped on purpose not counted)"
         )
         if image_input is not None and image_input.reliability == RELIABLE:
             return (
@@ -240,14 +240,14 @@ class FrameWorker(Generic[F]):
                 "images over DDS)"
             )
         if image_input is not None and image_input.mode == BEST_EFFORT:
-            qos_remedy = "set qos_reliability to auto (it subscribes reliable to a reliable publisher)"
+            why, qos_remedy = "qos_reliability best_effort", "set qos_reliability to auto (reliable for a reliable publisher)"
         else:
-            qos_remedy = "make the publisher reliable (qos_reliability auto follows)"
+            why, qos_remedy = "a publisher offers best effort", "make the publisher reliable (qos_reliability auto follows)"
         return (
-            f"{head}. The subscription is best effort ({image_input.describe() if image_input else 'best_effort'}), "
-            f"and a best-effort reader drops every large image that misses one UDP fragment. Remedy: {qos_remedy}, "
-            "or set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in both the publisher's and this node's process, or "
-            "lower the publisher's rate or image size (README: Large images over DDS)"
+            f"{head}. The subscription is best effort ({why}), and a best-effort reader drops every large image "
+            f"that misses one UDP fragment. Remedy: {qos_remedy}, or set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in "
+            "both the publisher's and this node's process, or lower the publisher's rate or image size (README: "
+            "Large images over DDS)"
         )
 
     @property

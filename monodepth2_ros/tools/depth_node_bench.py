@@ -392,12 +392,14 @@ def _listener_node(context: Any) -> Any:
 
 
 def _subscribe_outputs(node: Any, arrivals: Arrivals) -> None:
+    """Raw subscriptions: the listener shares the node's process, and deserialising 9 MB of depth and
+    points per frame there would take the time the node's own callbacks need."""
     from sensor_msgs.msg import Image, PointCloud2
 
     from monodepth2_ros.ros.depth_node import output_qos
 
-    node.create_subscription(Image, "depth", arrivals.callback("depth"), output_qos())
-    node.create_subscription(PointCloud2, "points", arrivals.callback("points"), output_qos())
+    node.create_subscription(Image, "depth", arrivals.raw_callback("depth"), output_qos(), raw=True)
+    node.create_subscription(PointCloud2, "points", arrivals.raw_callback("points"), output_qos(), raw=True)
 
 
 def _wait_settled(counts: Callable[[], Any], timeout: float) -> None:

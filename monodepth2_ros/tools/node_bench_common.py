@@ -18,6 +18,7 @@ import array
 import json
 import os
 import random
+import struct
 import sys
 import tempfile
 import threading
@@ -49,6 +50,7 @@ __all__ = [
     "BenchGraph",
     "bench_graph",
     "Arrivals",
+    "cdr_header_stamp_ns",
     "IN_PROCESS_TRANSPORT",
     "FASTDDS_TRANSPORTS_VARIABLE",
     "use_fastdds_transports",
@@ -209,6 +211,14 @@ def bench_graph(threads: int | None) -> Iterator[BenchGraph]:
         torch.set_num_threads(previous_threads)
 
 
+def cdr_header_stamp_ns(data: bytes) -> int:
+    """The header stamp (ns) of a serialised stamped message: after the 4-byte CDR encapsulation
+    header come ``header.stamp.sec`` (int32) and ``nanosec`` (uint32), in the byte order it names."""
+    order = "<" if data[1] & 1 else ">"  # CDR_LE / PL_CDR_LE have the low bit set
+    sec, nanosec = struct.unpack_from(f"{order}iI", data, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
 class Arrivals:
     """When the outputs for each stamp arrived (``time.perf_counter``), for subscription callbacks.
 
@@ -230,9 +240,16 @@ class Arrivals:
         """The subscription callback of ``topic``."""
         return lambda msg: self._arrived(msg, topic)
 
+    def raw_callback(self, topic: str) -> Callable[[bytes], None]:
+        """The callback of a ``raw=True`` subscription of ``topic``: the stamp is read off the CDR
+        bytes (every stamped message starts with its header), so nothing is deserialised."""
+        return lambda data: self._record(cdr_header_stamp_ns(data), topic)
+
     def _arrived(self, msg: Any, topic: str) -> None:
+        self._record(self._stamp_to_ns(msg.header.stamp), topic)
+
+    def _record(self, key: int, topic: str) -> None:
         now = self._clock()
-        key = self._stamp_to_ns(msg.header.stamp)
         with self._condition:
             self._arrivals.setdefault(key, {})[topic] = now
             self._condition.notify_all()

@@ -241,6 +241,11 @@ class TransportLoss:
             return None
         return float(np.median(np.fromiter(self._intervals, dtype=np.float64)))
 
+    def witnesses(self) -> dict[str, int]:
+        """Frames found lost by each witness: ``stamps`` (gaps) and ``middleware`` (DDS reports)."""
+        with self._lock:
+            return {"stamps": self._by_stamps, "middleware": self._middleware_before + self._by_middleware}
+
     def counts(self) -> tuple[int, int, float]:
         """(frames lost since start, of them in the last window, the period in seconds or NaN)."""
         with self._lock:

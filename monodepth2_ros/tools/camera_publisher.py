@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--compressed", action="store_true", help="publish CompressedImage (JPEG) on image/compressed")
     parser.add_argument("--settle", type=float, default=0.0,
                         help="seconds to wait after a subscriber matched, before publishing (lets it settle)")
-    parser.add_argument("--linger", type=float, default=1.0, help="seconds to stay up after the last frame")
+    parser.add_argument("--linger", type=float, default=1.0,
+                        help="seconds the publishers stay up after a phase's last frame (reliable: until acknowledged)")
     return parser
 
 
@@ -91,6 +92,7 @@ def _messages(options: argparse.Namespace) -> tuple[list[Any], Any]:
 
 
 def _publish_phase(node: Any, options: argparse.Namespace, reliability: str, frames: int, images: list[Any], info: Any) -> dict:
+    from rclpy.duration import Duration
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
@@ -118,12 +120,19 @@ def _publish_phase(node: Any, options: argparse.Namespace, reliability: str, fra
         info.header.stamp = msg.header.stamp
         info_pub.publish(info)
         image_pub.publish(msg)
+    seconds = time.monotonic() - begin
+    # Publishing hands the frame to the middleware, which may still be sending its fragments (and a
+    # reliable writer repairing them): keep the writers until then, as a running driver would.
+    if reliability == "reliable":
+        image_pub.wait_for_all_acked(Duration(seconds=max(options.linger, 0.0)))
+    else:
+        time.sleep(max(options.linger, 0.0))
     summary = {
         "reliability": reliability,
         "sent": frames,
         "matched": matched,
         "first_stamp_ns": first_ns,
-        "seconds": time.monotonic() - begin,
+        "seconds": seconds,
     }
     node.destroy_publisher(image_pub)
     node.destroy_publisher(info_pub)
@@ -143,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         phases = [_publish_phase(node, options, options.reliability, options.frames, images, info)]
         if options.then is not None and options.then_frames > 0:
             phases.append(_publish_phase(node, options, options.then, options.then_frames, images, info))
-        time.sleep(max(options.linger, 0.0))
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -376,6 +376,7 @@ def run_cross_process_benchmark(
             "delivered": snapshot.received,
             "delivered_percent": 100.0 * snapshot.received / sent if sent else 0.0,
             "lost_in_transport": snapshot.lost_in_transport,
+            "lost_found_by": node.stats.transport.witnesses(),
             "dropped_busy": snapshot.dropped,
             "rejected": snapshot.rejected,
             "problems": node.problem_counts,

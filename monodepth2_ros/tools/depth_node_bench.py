@@ -310,7 +310,7 @@ def run_cross_process_benchmark(
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
     backend: str = "eager",
-    **_unused: Any,
+    warmup: int = 0,
 ) -> dict[str, Any]:
     """The depth node fed by a camera publisher in another process: frames delivered and outputs.
 
@@ -322,6 +322,7 @@ def run_cross_process_benchmark(
         qos_reliability: the node's parameter (``auto`` follows the publisher).
         transports: ``FASTDDS_BUILTIN_TRANSPORTS`` for both processes (e.g. ``LARGE_DATA``); None
             keeps the environment's.
+        warmup: ignored (the command line's shared option): every frame sent is counted.
     Returns:
         A JSON-ready dict: ``sent``, ``delivered`` (images the node received), ``delivered_percent``,
         ``lost_in_transport`` (the node's count), ``outputs`` (frames with depth and points back),
@@ -350,11 +351,16 @@ def run_cross_process_benchmark(
             f"{publisher_reliability}; {FASTDDS_TRANSPORTS_VARIABLE}={transport_setting}")
         publisher = start_camera_publisher(graph.domain_id, width, height, rate_hz, frames, publisher_reliability)
         subscription = node.image_input.describe()
-        while publisher.poll() is None:  # what the subscription was while the publisher ran
-            if node.image_input.publisher_count > 0:
-                subscription = node.image_input.describe()
-            time.sleep(_DRAIN_POLL_S)
-        summary = finish_camera_publisher(publisher)
+        try:
+            while publisher.poll() is None:  # what the subscription was while the publisher ran
+                if node.image_input.publisher_count > 0:
+                    subscription = node.image_input.describe()
+                time.sleep(_DRAIN_POLL_S)
+            summary = finish_camera_publisher(publisher)
+        finally:
+            if publisher.poll() is None:  # interrupted: do not leave the child publishing
+                publisher.kill()
+                publisher.wait()
         _wait_settled(lambda: (node.stats.snapshot().received, len(arrivals.done())), _DRAIN_S)
         snapshot = node.stats.snapshot()
         done = arrivals.done()

@@ -6,6 +6,13 @@
 The node list, parameters and remappings come from monodepth2_ros.ros.launch_plan (shared with
 `monodepth2 run`); this file only declares the arguments and turns the plan into Node actions once the
 arguments are known. Only APIs available since ROS 2 Humble are used.
+
+Every camera frame arrives: the nodes subscribe with qos_reliability auto (config/*.yaml), reliable
+while the camera driver publishes reliable (the ROS default) and best effort when it publishes best
+effort. A best-effort driver of large images in another process loses most frames with Fast DDS's
+default transports; then start the driver *and* this launch with FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
+(both ends; one alone delivers nothing), or make the driver reliable. See the README, "Large images
+over DDS". Nothing here sets the variable: it must match the driver's process, which this file does not start.
 """
 
 from launch import LaunchDescription

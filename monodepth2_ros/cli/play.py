@@ -19,7 +19,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "play",
         help="replay a bag into ROS 2 (with /clock)",
-        description="Publish a bag's topics at their recorded pace, plus /clock for use_sim_time.",
+        description=(
+            "Publish a bag's topics at their recorded pace, plus /clock for use_sim_time. Every topic is "
+            "reliable (keep last 10), so nodes in other processes receive every frame, however large."
+        ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -36,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
         import rclpy
     except ImportError as err:
         raise ConfigError("monodepth2 play needs rclpy: source a ROS 2 install or run 'make env'") from err
-    from monodepth2_ros.ros.player import BagPlayer
+    from monodepth2_ros.ros.player import QOS_NOTE, BagPlayer
 
     rclpy.init(args=[])
     try:
         player = BagPlayer(args.bag, topics=args.topics, rate=args.rate, publish_clock=not args.no_clock)
-        print(f"playing {len(player.topics)} topic(s): {', '.join(player.topics)}")
+        print(f"playing {len(player.topics)} topic(s) ({QOS_NOTE}): {', '.join(player.topics)}")
         time.sleep(max(args.wait, 0.0))
         stats = player.play()
         total = sum(stats.published.values())

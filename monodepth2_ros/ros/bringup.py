@@ -7,6 +7,12 @@ The nodes, their parameters files and remappings come from the same plan as ``de
 (:func:`monodepth2_ros.ros.launch_plan.depth_launch_plan`); ``-r`` rules given here take precedence
 over the plan's. All nodes share one MultiThreadedExecutor. rclpy is imported only when nodes start,
 so building the command line needs no ROS.
+
+Transport: the nodes share this process's DDS participant, so what one publishes for the other (the
+scale) never leaves the process. The camera driver is another process: the nodes' qos_reliability
+auto subscribes reliable to a reliable driver (every frame arrives with the default transports) and
+best effort to a best-effort one, which needs FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in the driver's
+process and this one for large images (README: Large images over DDS).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ EXAMPLES = """examples:
   monodepth2 run --pose --weights ~/models/mono_640x192 --params-file my_depth.yaml
   monodepth2 run --pose --scale-mode camera_height -r image:=/camera/image_raw
   python -m monodepth2_ros.ros.bringup --device cuda -r image:=/zed/left/image_rect_color
+  FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA monodepth2 run ...   (a best-effort camera driver started the same way)
 """
 
 

@@ -59,7 +59,6 @@ from monodepth2_ros.ros.node_common import (
     CameraNode,
     Runtime,
     RuntimeParameters,
-    input_qos,
     keep_last_qos,
     node_status,
     resolve_topic,
@@ -70,6 +69,7 @@ from monodepth2_ros.ros.node_common import (
 from monodepth2_ros.ros.parameters import DepthNodeParameters, declare_parameters
 from monodepth2_ros.ros.pose_scale import TOPIC_SCALE, ScaleLink
 from monodepth2_ros.ros.robot_outputs import RobotOutputs, RobotWanted
+from monodepth2_ros.ros.qos_matching import MatchedSubscription
 
 __all__ = [
     "NODE_NAME",
@@ -82,7 +82,6 @@ __all__ = [
     "TOPIC_DIAGNOSTICS",
     "DepthNode",
     "build_estimator",
-    "input_qos",
     "output_qos",
     "main",
 ]
@@ -174,9 +173,9 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         params = self._runtime.current.params
         self._frames.start()
 
-        camera_qos = input_qos(params.qos_reliability)
-        self._image_sub, self._image_topic = subscribe_images(self, params.input_transport, camera_qos, self._on_image)
-        self._info_sub = self.create_subscription(CameraInfo, TOPIC_CAMERA_INFO, self._on_camera_info, camera_qos)
+        self._image_sub = subscribe_images(self, params.input_transport, params.qos_reliability, self._on_image, self._frames)
+        self._image_topic = self._image_sub.topic_name
+        self._info_sub = MatchedSubscription(self, CameraInfo, TOPIC_CAMERA_INFO, self._on_camera_info, params.qos_reliability)
         self._info_topic = self._info_sub.topic_name
 
         self._diagnostics_timer = start_diagnostics(self, self._diagnostic_status)

@@ -1,7 +1,7 @@
-"""Counting, timing and reporting for the nodes: rates, latency percentiles, throttled warnings.
+"""Counting, timing and reporting for the nodes: rates, latency percentiles, transport loss, throttled warnings.
 
-:class:`FrameStats` and :class:`ThrottledReporter` are plain Python (thread-safe, injectable clock) so
-they are tested without ROS; :func:`diagnostic_status` turns a snapshot into the
+:class:`FrameStats`, :class:`TransportLoss` and :class:`ThrottledReporter` are plain Python
+(thread-safe, injectable clock) so they are tested without ROS; :func:`diagnostic_status` turns a snapshot into the
 ``diagnostic_msgs/DiagnosticStatus`` the node publishes once a second.
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "StatsSnapshot",
     "FrameStats",
+    "TransportLoss",
     "ThrottledReporter",
     "diagnostic_status",
 ]
@@ -26,6 +27,15 @@ _RATE_WINDOW_S = 5.0
 _LATENCY_SAMPLES = 256
 _REPORT_PERIOD_S = 10.0
 _MS_PER_S = 1000.0
+# Stamp intervals the publisher's period is the median of.
+_PERIOD_SAMPLES = 64
+# Intervals needed before gaps are judged.
+_MIN_PERIOD_SAMPLES = 4
+# A gap of this many periods or more holds lost frames (1.5: one frame missing between two).
+_GAP_PERIODS = 1.5
+# A longer silence, in periods, is the publisher pausing (a stopped camera, a restarted bag), not loss.
+_PAUSE_PERIODS = 100
+_NS_PER_S = 1e9
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,11 @@ class StatsSnapshot:
         rejected: images that could not be used (bad encoding, no CameraInfo, ...).
         skipped_idle: images ignored because no output had a subscriber.
         last_input_age_s: seconds since the last image; inf before the first.
+        lost_in_transport: frames the publisher sent that never arrived (see :class:`TransportLoss`);
+            unlike ``dropped`` and ``skipped_idle`` the node never had them.
+        transport_loss_rate_hz: of those, per second over the last few seconds.
+        transport_loss_percent: lost / (lost + received) over the last few seconds.
+        input_period_ms: the publisher's period from the image stamps (median); NaN until known.
     """
 
     input_rate_hz: float
@@ -54,6 +69,10 @@ class StatsSnapshot:
     rejected: int
     skipped_idle: int
     last_input_age_s: float
+    lost_in_transport: int = 0
+    transport_loss_rate_hz: float = 0.0
+    transport_loss_percent: float = 0.0
+    input_period_ms: float = float("nan")
 
 
 class FrameStats:
@@ -77,6 +96,7 @@ class FrameStats:
         self._rejected = 0
         self._skipped_idle = 0
         self._last_input: float | None = None
+        self.transport = TransportLoss(rate_window_s, clock)
 
     def _trim(self, times: deque[float], now: float) -> None:
         while times and times[0] < now - self._window:
@@ -119,6 +139,9 @@ class FrameStats:
                 p50, p95 = np.percentile(np.fromiter(self._latencies, dtype=np.float64), (50.0, 95.0)) * _MS_PER_S
             else:
                 p50 = p95 = float("nan")
+            received_recently = len(self._inputs)
+            lost, lost_recently, period_s = self.transport.counts()
+            lost_percent = 100.0 * lost_recently / (lost_recently + received_recently) if lost_recently else 0.0
             return StatsSnapshot(
                 input_rate_hz=len(self._inputs) / self._window,
                 output_rate_hz=len(self._outputs) / self._window,
@@ -130,6 +153,110 @@ class FrameStats:
                 rejected=self._rejected,
                 skipped_idle=self._skipped_idle,
                 last_input_age_s=float("inf") if self._last_input is None else now - self._last_input,
+                lost_in_transport=lost,
+                transport_loss_rate_hz=lost_recently / self._window,
+                transport_loss_percent=lost_percent,
+                input_period_ms=period_s * _MS_PER_S,
+            )
+
+
+class TransportLoss:
+    """Frames that never arrived, told apart from the ones the node skipped on purpose.
+
+    Two witnesses, each counting what the other can miss; the larger count is the loss:
+
+    * the stamps: the publisher's period is the median interval between consecutive image stamps,
+      and a gap of ``n`` periods between two arriving frames held ``n - 1`` that did not arrive
+      (works with every middleware, but needs most frames to arrive to know the period);
+    * the middleware: DDS readers report samples they know they missed (Fast DDS: every frame a
+      best-effort reader lost a fragment of), through the subscription's message-lost event.
+
+    Gaps of :data:`_PAUSE_PERIODS` periods or more count as the publisher pausing, and a stamp going
+    backwards (a bag replayed again) restarts the cadence.
+
+    Args:
+        window_s: the window of the recent loss rate.
+        clock: seconds, monotonic (injectable for tests).
+    """
+
+    def __init__(self, window_s: float = _RATE_WINDOW_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._window = window_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._intervals: deque[int] = deque(maxlen=_PERIOD_SAMPLES)
+        self._last_stamp: int | None = None
+        self._by_stamps = 0
+        self._by_middleware = 0
+        self._middleware_before = 0
+        self._counted = 0
+        self._recent: deque[tuple[float, int]] = deque()
+
+    def stamp_received(self, stamp_ns: int) -> int:
+        """Note the stamp of an arriving frame. Returns the frames found missing before it."""
+        with self._lock:
+            last, self._last_stamp = self._last_stamp, stamp_ns
+            if last is None or stamp_ns <= last:
+                if last is not None and stamp_ns < last:
+                    self._intervals.clear()
+                return 0
+            interval = stamp_ns - last
+            period = self._period_ns()
+            if period is None:
+                self._intervals.append(interval)
+                return 0
+            periods = interval / period
+            if periods >= _PAUSE_PERIODS:
+                return 0
+            self._intervals.append(interval)
+            if periods < _GAP_PERIODS:
+                return 0
+            missing = int(round(periods)) - 1
+            self._by_stamps += missing
+            self._update()
+            return missing
+
+    def middleware_lost(self, total: int) -> None:
+        """The middleware's running total of samples this subscription lost (message-lost event)."""
+        with self._lock:
+            self._by_middleware = max(self._by_middleware, int(total))
+            self._update()
+
+    def restart_middleware_count(self) -> None:
+        """A new subscription reports its own total from zero: keep what the old one reported."""
+        with self._lock:
+            self._middleware_before += self._by_middleware
+            self._by_middleware = 0
+
+    def _total(self) -> int:
+        return max(self._by_stamps, self._middleware_before + self._by_middleware)
+
+    def _update(self) -> None:
+        total = self._total()
+        if total > self._counted:
+            self._recent.append((self._clock(), total - self._counted))
+            self._counted = total
+
+    def _period_ns(self) -> float | None:
+        if len(self._intervals) < _MIN_PERIOD_SAMPLES:
+            return None
+        return float(np.median(np.fromiter(self._intervals, dtype=np.float64)))
+
+    def witnesses(self) -> dict[str, int]:
+        """Frames found lost by each witness: ``stamps`` (gaps) and ``middleware`` (DDS reports)."""
+        with self._lock:
+            return {"stamps": self._by_stamps, "middleware": self._middleware_before + self._by_middleware}
+
+    def counts(self) -> tuple[int, int, float]:
+        """(frames lost since start, of them in the last window, the period in seconds or NaN)."""
+        with self._lock:
+            now = self._clock()
+            while self._recent and self._recent[0][0] < now - self._window:
+                self._recent.popleft()
+            period = self._period_ns()
+            return (
+                self._counted,
+                sum(count for _, count in self._recent),
+                float("nan") if period is None else period / _NS_PER_S,
             )
 
 
@@ -211,6 +338,10 @@ def diagnostic_status(
         "frames dropped (busy)": str(snapshot.dropped),
         "frames rejected (bad input)": str(snapshot.rejected),
         "frames skipped (no subscribers)": str(snapshot.skipped_idle),
+        "frames lost in transport": str(snapshot.lost_in_transport),
+        "transport loss rate (Hz)": f"{snapshot.transport_loss_rate_hz:.2f}",
+        "transport loss (%)": f"{snapshot.transport_loss_percent:.1f}",
+        "input period (ms)": f"{snapshot.input_period_ms:.1f}",
         **values,
     }
     status.values = [KeyValue(key=key, value=value) for key, value in entries.items()]

@@ -37,6 +37,7 @@ from monodepth2_ros.ros.parameters import DepthNodeParameters, declare_parameter
 from monodepth2_ros.ros.pose_node import NODE_NAME as POSE_NODE_NAME
 from monodepth2_ros.ros.pose_node import PoseNode
 from monodepth2_ros.ros.pose_parameters import PoseNodeParameters
+from monodepth2_ros.ros.qos_matching import MatchedSubscription
 
 __all__ = ["ManagedDepthNode", "ManagedPoseNode", "transition_name", "depth_main", "pose_main"]
 
@@ -189,6 +190,11 @@ class _ManagedCameraNode:
         """Close the inputs first (no new frames), then stop the worker after its running frame."""
         if self._inputs is None:
             return
+        # A matched subscription may have subscribed again since activate: it knows its current one.
+        for name in self._input_attributes:
+            value = vars(self).get(name)
+            if isinstance(value, MatchedSubscription):
+                value.destroy()
         self._destroy(self._inputs)
         self._frames.stop()
         self._forget(self._input_attributes)

@@ -7,7 +7,8 @@ Mostly plain functions and small objects a node owns, so each node file still re
   start-up error, ``destroy_node`` and the read-only views both nodes offer; :func:`run_node` is the
   body of a node's ``main``;
 * :func:`input_qos`, :func:`resolve_topic` and :func:`subscribe_images` set up the camera input
-  (``image``, or ``<image>/compressed``);
+  (``image``, or ``<image>/compressed``; reliability matched to the publishers, see
+  :mod:`~monodepth2_ros.ros.qos_matching`);
 * :class:`FrameWorker`: callbacks hand the newest frame to a :class:`LatestOnlyWorker`; it counts
   frames (:class:`FrameStats`), reports bad ones throttled and keeps the last worker error;
 * :class:`RuntimeParameters`: the parameters and scale source a frame reads, checked on-set,
@@ -35,6 +36,7 @@ from monodepth2_ros.inference.scale import ScaleSource
 from monodepth2_ros.model.checkpoint import CheckpointInfo
 from monodepth2_ros.ros.conversions import decode_image
 from monodepth2_ros.ros.diagnostics import FrameStats, StatsSnapshot, ThrottledReporter, diagnostic_status
+from monodepth2_ros.ros.qos_matching import BEST_EFFORT, RELIABLE, MatchedSubscription, camera_input_qos
 from monodepth2_ros.ros.worker import LatestOnlyWorker
 
 __all__ = [
@@ -88,9 +90,8 @@ def keep_last_qos(depth: int, reliability: ReliabilityPolicy) -> QoSProfile:
 
 
 def input_qos(reliability: str) -> QoSProfile:
-    """Sensor-data style QoS for camera topics: keep last 1, volatile, the given reliability."""
-    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-    return keep_last_qos(1, policy)
+    """Sensor-data style QoS for camera topics: keep last 1, volatile, ``reliable`` or else best effort."""
+    return camera_input_qos(RELIABLE if reliability == RELIABLE else BEST_EFFORT)
 
 
 def resolve_topic(node: Node, topic: str) -> str:
@@ -100,20 +101,30 @@ def resolve_topic(node: Node, topic: str) -> str:
 
 
 def subscribe_images(
-    node: Node, transport: str, qos: QoSProfile, callback: Callable[[Image | CompressedImage], None]
-) -> tuple[Any, str]:
+    node: Node,
+    transport: str,
+    reliability: str,
+    callback: Callable[[Image | CompressedImage], None],
+    frames: FrameWorker | None = None,
+) -> MatchedSubscription:
     """Subscribe the camera images: ``image`` (raw), or ``<image>/compressed`` after remapping.
 
     Args:
         transport: the ``input_transport`` parameter, ``raw`` or ``compressed``.
+        reliability: the ``qos_reliability`` parameter (``auto`` follows the publishers).
+        frames: the node's frame worker: it counts the frames lost in transport and reports them.
     Returns:
-        The subscription and its resolved topic name.
+        The subscription (its ``topic_name`` is resolved).
     """
+    loss = frames.stats.transport if frames is not None else None
     if transport == "compressed":
         topic = resolve_topic(node, TOPIC_IMAGE) + TOPIC_COMPRESSED_SUFFIX
-        return node.create_subscription(CompressedImage, topic, callback, qos), topic
-    subscription = node.create_subscription(Image, TOPIC_IMAGE, callback, qos)
-    return subscription, subscription.topic_name
+        subscription = MatchedSubscription(node, CompressedImage, topic, callback, reliability, loss)
+    else:
+        subscription = MatchedSubscription(node, Image, TOPIC_IMAGE, callback, reliability, loss)
+    if frames is not None:
+        frames.image_input = subscription
+    return subscription
 
 
 def run_node(node_class: Callable[[], Node], node_name: str, args: list[str] | None) -> int:
@@ -161,6 +172,8 @@ class FrameWorker(Generic[F]):
     def __init__(self, node: Node, process: Callable[[F], None]) -> None:
         self.stats = FrameStats()
         self.reporter = ThrottledReporter(node.get_logger().warning)
+        # The image subscription (set by subscribe_images): named in the transport-loss report.
+        self.image_input: MatchedSubscription | None = None
         self._last_error: str | None = None
         self._worker: LatestOnlyWorker[F] = LatestOnlyWorker(process, self._on_error, name=f"{node.get_name()}_inference")
 
@@ -195,14 +208,47 @@ class FrameWorker(Generic[F]):
             return None
 
     def input_warnings(self, snapshot: StatsSnapshot) -> list[str]:
-        """Diagnostics warnings: no image for a while, the last worker error (shown once)."""
+        """Diagnostics warnings: no image for a while, frames lost in transport (also logged,
+        throttled), the last worker error (shown once)."""
         warnings = []
         if snapshot.received and snapshot.last_input_age_s > STALE_INPUT_S:
             warnings.append(f"no image for {snapshot.last_input_age_s:.0f} s")
+        if snapshot.transport_loss_rate_hz > 0:
+            warnings.append(
+                f"{snapshot.transport_loss_percent:.0f} % of frames lost in transport "
+                f"({snapshot.transport_loss_rate_hz:.1f} per second)"
+            )
+            self.reporter.report("transport_loss", self._transport_loss_report(snapshot))
         if self._last_error is not None:
             warnings.append(f"last frame error: {self._last_error}")
             self._last_error = None
         return warnings
+
+    def _transport_loss_report(self, snapshot: StatsSnapshot) -> str:
+        """Cause and remedy of frames lost in transport, by the subscription's reliability."""
+        image_input = self.image_input
+        topic = image_input.topic_name if image_input is not None else "the image topic"
+        head = (
+            f"{snapshot.lost_in_transport} frames published on {topic} never reached this node "
+            f"({snapshot.transport_loss_percent:.0f} % over the last seconds; frames it skipped on purpose not counted)"
+        )
+        if image_input is not None and image_input.reliability == RELIABLE:
+            return (
+                f"{head}. The subscription is reliable, so the link does not carry the publisher's rate, or this "
+                "process was too busy to take each frame before the next (keep last 1): lower the publisher's rate "
+                "or image size, use input_transport compressed, or raise the kernel socket buffers (README: Large "
+                "images over DDS)"
+            )
+        if image_input is not None and image_input.mode == BEST_EFFORT:
+            why, qos_remedy = "qos_reliability best_effort", "set qos_reliability to auto (reliable for a reliable publisher)"
+        else:
+            why, qos_remedy = "a publisher offers best effort", "make the publisher reliable (qos_reliability auto follows)"
+        return (
+            f"{head}. The subscription is best effort ({why}), and a best-effort reader drops every large image "
+            f"that misses one UDP fragment. Remedy: {qos_remedy}, or set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in "
+            "both the publisher's and this node's process, or lower the publisher's rate or image size (README: "
+            "Large images over DDS)"
+        )
 
     @property
     def idle(self) -> bool:
@@ -320,9 +366,18 @@ def node_status(
             "precision": estimator.precision,
             "network size": f"{estimator.info.width}x{estimator.info.height}",
             "image topic": image_topic,
+            **_input_values(node),
         },
         warnings=warnings,
     )
+
+
+def _input_values(node: Node) -> dict[str, str]:
+    """The image subscription's reliability and how often ``auto`` made it again."""
+    image_input = node.image_input if isinstance(node, CameraNode) else None
+    if image_input is None:
+        return {}
+    return {"image QoS": image_input.describe(), "image resubscriptions": str(image_input.resubscriptions)}
 
 
 def start_diagnostics(node: Node, status: Callable[[], Any]) -> Any:
@@ -400,6 +455,11 @@ class CameraNode(Node, Generic[P, E]):
     def is_idle(self) -> bool:
         """No frame running or waiting in the worker."""
         return self._frames.idle
+
+    @property
+    def image_input(self) -> MatchedSubscription | None:
+        """The image subscription (its reliability in effect, resubscriptions), once set up."""
+        return self._frames.image_input
 
     @property
     def problem_counts(self) -> dict[str, int]:

@@ -77,7 +77,7 @@ COLORMAP_NAMES = ("magma", "turbo", "viridis", "jet", "gray")
 OUTPUT_SIZES = ("input", "network")
 COLOR_RANGE_MODES = ("auto", "fixed")
 INPUT_TRANSPORTS = ("raw", "compressed")
-QOS_RELIABILITIES = ("best_effort", "reliable")
+QOS_RELIABILITIES = ("auto", "reliable", "best_effort")
 
 MAX_CLOUD_STRIDE = 16
 # Bounds of the depth-like parameters, metres: wide enough for any camera, narrow enough to catch typos.
@@ -219,8 +219,11 @@ def input_transport_parameter() -> Any:
 def qos_reliability_parameter(subscriptions: str) -> Any:
     """The read-only ``qos_reliability`` field; ``subscriptions`` names what it applies to."""
     return param(
-        "best_effort",
-        f"Reliability of {subscriptions} (history keep-last 1); best_effort matches every publisher.",
+        "auto",
+        f"Reliability of {subscriptions} (history keep-last 1): auto subscribes reliable while every "
+        "publisher offers reliable and best effort once any offers best effort, and follows them when they "
+        "change; reliable or best_effort fix it (best_effort matches every publisher but loses large images "
+        "between processes).",
         read_only=True,
         choices=QOS_RELIABILITIES,
     )

@@ -3,6 +3,11 @@
 Messages are published as the CDR bytes stored in the bag (ROS 1 payloads converted), so nothing is
 deserialised on the way. Topics whose message type is not installed in this Python are skipped with a
 warning (e.g. ``/tf_static`` without tf2_msgs).
+
+Every topic is published reliable (keep last 10, like ``ros2 bag play``'s default), so the nodes in
+another process (``qos_reliability`` auto or reliable) receive every camera frame with any DDS
+transport settings; a best-effort subscriber still matches, but loses large images between processes
+unless both ends use settings for large data (README: Large images over DDS).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from monodepth2_ros.data.bag_reader import iter_serialized, list_topics, resolve_bag_paths
 from monodepth2_ros.errors import ConfigError
 
-__all__ = ["PlaybackStats", "BagPlayer", "message_class"]
+__all__ = ["PlaybackStats", "BagPlayer", "QOS_NOTE", "message_class"]
 
 CLOCK_TOPIC = "/clock"
 # Latched topics: late subscribers (RViz, a node started after the player) still get them.
@@ -48,7 +53,12 @@ class PlaybackStats:
     max_lateness_s: float = 0.0
 
 
+# What the player offers, said by `monodepth2 play`.
+QOS_NOTE = "reliable, keep last 10"
+
+
 def _qos(topic: str) -> QoSProfile:
+    """Reliable for every topic (what delivers large images across processes), latched ones transient local."""
     if topic in _LATCHED_TOPICS:
         return QoSProfile(
             depth=1,

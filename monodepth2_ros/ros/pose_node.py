@@ -62,7 +62,6 @@ from monodepth2_ros.ros.node_common import (
     CameraNode,
     Runtime,
     RuntimeParameters,
-    input_qos,
     keep_last_qos,
     node_status,
     resolve_topic,
@@ -210,8 +209,8 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         """The worker, the image subscription and the diagnostics (a lifecycle node's activate)."""
         params = self._runtime.current.params
         self._frames.start()
-        camera_qos = input_qos(params.qos_reliability)
-        self._image_sub, self._image_topic = subscribe_images(self, params.input_transport, camera_qos, self._on_image)
+        self._image_sub = subscribe_images(self, params.input_transport, params.qos_reliability, self._on_image, self._frames)
+        self._image_topic = self._image_sub.topic_name
         self._diagnostics_timer = start_diagnostics(self, self._diagnostic_status)
 
         if params.publish_tf and not self._tf.available:

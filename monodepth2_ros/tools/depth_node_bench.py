@@ -10,12 +10,22 @@ Measures, for camera-sized frames (KITTI's 1242x375 bgr8 by default):
   drops what it cannot serve), and the highest input rate, probed downwards from the sequential
   rate, served without a drop or a growing latency (no backlog).
 
+Publisher and node share one process (and DDS participant) there, so no frame is lost on the way.
+With ``--cross-process`` the camera is :mod:`~monodepth2_ros.tools.camera_publisher` in a child
+process, as a driver on a robot, publishing ``--frames`` frames at ``--rate`` with
+``--publisher-reliability`` (and ``--transports``, Fast DDS's builtin transports for both
+processes); it reports the frames delivered to the node, those it counted as lost in transport,
+the outputs and their latency from the image stamp.
+
     python -m monodepth2_ros.tools.depth_node_bench --random-weights --frames 200
     python -m monodepth2_ros.tools.depth_node_bench --weights ~/models/mono_640x192 --device cuda --json bench.json
+    python -m monodepth2_ros.tools.depth_node_bench --random-weights --cross-process --rate 5 --frames 50 \
+        --publisher-reliability best_effort --transports LARGE_DATA
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +37,9 @@ import numpy as np
 from monodepth2_ros.data.stamps import stamp_to_ns
 from monodepth2_ros.inference.estimators import DepthEstimator, InferenceConfig
 from monodepth2_ros.tools.node_bench_common import (
+    FASTDDS_TRANSPORTS_VARIABLE,
     FRAME_ID,
+    IN_PROCESS_TRANSPORT,
     KITTI_HEIGHT,
     KITTI_WIDTH,
     MS_PER_S,
@@ -42,11 +54,14 @@ from monodepth2_ros.tools.node_bench_common import (
     print_result,
     result_setup,
     run_arguments,
+    finish_camera_publisher,
+    start_camera_publisher,
+    use_fastdds_transports,
     weights_or_random,
     write_random_checkpoint,
 )
 
-__all__ = ["run_node_benchmark", "write_random_checkpoint", "main"]
+__all__ = ["run_node_benchmark", "run_cross_process_benchmark", "write_random_checkpoint", "main"]
 
 DEFAULT_FRAMES = 200
 _WARMUP_FRAMES = 5
@@ -59,6 +74,10 @@ _PROBE_S = 3.0
 _PROBE_FRACTIONS = (0.9, 0.75, 0.6, 0.45, 0.3)
 # A probe has a backlog when its p95 latency exceeds the sequential p95 by this factor.
 _BACKLOG_FACTOR = 2.0
+_CROSS_PROCESS_RATE_HZ = 5.0
+# After the publisher's last frame: how long outputs may still come, and how often to look.
+_DRAIN_S = 10.0
+_DRAIN_POLL_S = 0.3
 
 
 class _Driver:
@@ -67,7 +86,7 @@ class _Driver:
     def __init__(self, node: Any, images: list[Any], camera_info: Any) -> None:
         from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-        from monodepth2_ros.ros.depth_node import input_qos, output_qos
+        from monodepth2_ros.ros.node_common import input_qos, output_qos
 
         self.node = node
         self.images = images
@@ -273,17 +292,157 @@ def _measure(
         "sustained_rate_hz": sustained,
         "probes": probes,
         "node_overhead_ms_p50": overhead_ms_p50(node_latencies, model_latencies),
+        "transport": IN_PROCESS_TRANSPORT,
     }
+
+
+def run_cross_process_benchmark(
+    weights: str | Path,
+    frames: int = DEFAULT_FRAMES,
+    width: int = KITTI_WIDTH,
+    height: int = KITTI_HEIGHT,
+    rate_hz: float = _CROSS_PROCESS_RATE_HZ,
+    publisher_reliability: str = "reliable",
+    qos_reliability: str = "auto",
+    transports: str | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    threads: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    backend: str = "eager",
+    warmup: int = 0,
+) -> dict[str, Any]:
+    """The depth node fed by a camera publisher in another process: frames delivered and outputs.
+
+    Args:
+        weights, width, height, device, precision, backend, threads: as :func:`run_node_benchmark`.
+        frames: frames the publisher sends (rgb8, stamped with the wall clock when sent).
+        rate_hz: the publisher's rate.
+        publisher_reliability: what the publisher offers (``reliable`` is the ROS default).
+        qos_reliability: the node's parameter (``auto`` follows the publisher).
+        transports: ``FASTDDS_BUILTIN_TRANSPORTS`` for both processes (e.g. ``LARGE_DATA``); None
+            keeps the environment's.
+        warmup: ignored (the command line's shared option): every frame sent is counted.
+    Returns:
+        A JSON-ready dict: ``sent``, ``delivered`` (images the node received), ``delivered_percent``,
+        ``lost_in_transport`` (the node's count), ``outputs`` (frames with depth and points back),
+        ``dropped_busy``, ``latency_from_stamp_ms``, the subscription's QoS and the set-up.
+    """
+    from rclpy.parameter import Parameter
+
+    from monodepth2_ros.ros.depth_node import DepthNode
+
+    say = progress or (lambda line: None)
+    with use_fastdds_transports(transports), bench_graph(threads) as graph:
+        overrides = [
+            Parameter("weights", value=str(weights)),
+            Parameter("device", value=device),
+            Parameter("precision", value=precision),
+            Parameter("backend", value=backend),
+            Parameter("qos_reliability", value=qos_reliability),
+        ]
+        node = graph.add(DepthNode(context=graph.context, parameter_overrides=overrides, node_name="bench_depth_node"))
+        listener = graph.add(_listener_node(graph.context))
+        arrivals = Arrivals(("depth", "points"), clock=time.time)
+        _subscribe_outputs(listener, arrivals)
+        graph.start()
+        transport_setting = os.environ.get(FASTDDS_TRANSPORTS_VARIABLE, "DEFAULT (unset)")
+        say(f"publisher in another process: {frames} frames {width}x{height} rgb8 at {rate_hz:g} Hz, "
+            f"{publisher_reliability}; {FASTDDS_TRANSPORTS_VARIABLE}={transport_setting}")
+        publisher = start_camera_publisher(graph.domain_id, width, height, rate_hz, frames, publisher_reliability)
+        subscription = node.image_input.describe()
+        try:
+            while publisher.poll() is None:  # what the subscription was while the publisher ran
+                if node.image_input.publisher_count > 0:
+                    subscription = node.image_input.describe()
+                time.sleep(_DRAIN_POLL_S)
+            summary = finish_camera_publisher(publisher)
+        finally:
+            if publisher.poll() is None:  # interrupted: do not leave the child publishing
+                publisher.kill()
+                publisher.wait()
+        _wait_settled(lambda: (node.stats.snapshot().received, len(arrivals.done())), _DRAIN_S)
+        snapshot = node.stats.snapshot()
+        done = arrivals.done()
+        latencies = [at - key / 1e9 for key, at in done.items()]
+        info = node.estimator.info
+        sent = summary["phases"][0]["sent"]
+        return {
+            **result_setup(width, height, f"{info.width}x{info.height} ResNet-{info.num_layers}", node.estimator.device,
+                           precision, frames),
+            "image": f"{width}x{height} rgb8 ({summary['image_bytes']} bytes)",
+            "transport": f"publisher in another process; {FASTDDS_TRANSPORTS_VARIABLE}={transport_setting} in both",
+            "rate_hz": rate_hz,
+            "publisher_reliability": publisher_reliability,
+            "node_qos_reliability": qos_reliability,
+            "subscription": subscription,
+            "resubscriptions": node.image_input.resubscriptions,
+            "sent": sent,
+            "publisher_matched": summary["phases"][0]["matched"],
+            "delivered": snapshot.received,
+            "delivered_percent": 100.0 * snapshot.received / sent if sent else 0.0,
+            "lost_in_transport": snapshot.lost_in_transport,
+            "lost_found_by": node.stats.transport.witnesses(),
+            "dropped_busy": snapshot.dropped,
+            "rejected": snapshot.rejected,
+            "problems": node.problem_counts,
+            "published": snapshot.published,
+            "outputs": len(done),
+            "latency_from_stamp_ms": latency_summary_ms(latencies) if latencies else None,
+        }
+
+
+def _listener_node(context: Any) -> Any:
+    import rclpy
+
+    return rclpy.create_node("bench_listener", context=context)
+
+
+def _subscribe_outputs(node: Any, arrivals: Arrivals) -> None:
+    """Raw subscriptions: the listener shares the node's process, and deserialising 9 MB of depth and
+    points per frame there would take the time the node's own callbacks need."""
+    from sensor_msgs.msg import Image, PointCloud2
+
+    from monodepth2_ros.ros.depth_node import output_qos
+
+    node.create_subscription(Image, "depth", arrivals.raw_callback("depth"), output_qos(), raw=True)
+    node.create_subscription(PointCloud2, "points", arrivals.raw_callback("points"), output_qos(), raw=True)
+
+
+def _wait_settled(counts: Callable[[], Any], timeout: float) -> None:
+    """Wait until ``counts()`` stops changing (the last frames processed), at most ``timeout`` s."""
+    deadline = time.perf_counter() + timeout
+    previous = counts()
+    while time.perf_counter() < deadline:
+        time.sleep(_DRAIN_POLL_S * 3)
+        current = counts()
+        if current == previous:
+            return
+        previous = current
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__, "checkpoint folder", DEFAULT_FRAMES)
     parser.add_argument("--probe-seconds", type=float, default=_PROBE_S)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    cross = parser.add_argument_group("cross-process mode (the camera publisher in a child process)")
+    cross.add_argument("--cross-process", action="store_true", help="publish from another process and count delivery")
+    cross.add_argument("--rate", type=float, default=_CROSS_PROCESS_RATE_HZ, help="publisher rate, Hz")
+    cross.add_argument("--publisher-reliability", choices=("reliable", "best_effort"), default="reliable")
+    cross.add_argument("--qos-reliability", choices=("auto", "reliable", "best_effort"), default="auto",
+                       help="the node's qos_reliability")
+    cross.add_argument("--transports", default=None,
+                       help=f"{FASTDDS_TRANSPORTS_VARIABLE} for both processes, e.g. LARGE_DATA (default: the environment's)")
     add_run_arguments(parser, _WARMUP_FRAMES)
     options = parser.parse_args(argv)
     with weights_or_random(options.weights, "monodepth2_bench_") as weights:
-        result = run_node_benchmark(weights, probe_s=options.probe_seconds, **run_arguments(options))
+        if options.cross_process:
+            result = run_cross_process_benchmark(
+                weights, rate_hz=options.rate, publisher_reliability=options.publisher_reliability,
+                qos_reliability=options.qos_reliability, transports=options.transports, **run_arguments(options),
+            )
+        else:
+            result = run_node_benchmark(weights, probe_s=options.probe_seconds, **run_arguments(options))
     print_result(result, options.json)
     return 0
 

@@ -1,6 +1,12 @@
 """What the node benchmarks (:mod:`~monodepth2_ros.tools.depth_node_bench`, :mod:`~monodepth2_ros.tools.pose_node_bench`)
 share: the test frames and their Image messages, a random checkpoint, a private DDS graph, output
-arrival times, latency summaries and the command line.
+arrival times, latency summaries, the camera publisher in another process and the command line.
+
+Transport: in the in-process modes the benchmark's publisher and the node share one DDS participant,
+so frames are handed over inside the process (no transport, every frame arrives). The cross-process
+mode runs :mod:`~monodepth2_ros.tools.camera_publisher` as a child process, as a camera driver on a
+robot, with the reliability and Fast DDS transports asked for (``FASTDDS_BUILTIN_TRANSPORTS`` is set
+for both the child and this process, before its participant is made), and counts the frames delivered.
 
 Like the benchmarks themselves, this module imports rclpy only inside the functions that start ROS.
 """
@@ -12,6 +18,7 @@ import array
 import json
 import os
 import random
+import struct
 import sys
 import tempfile
 import threading
@@ -43,6 +50,12 @@ __all__ = [
     "BenchGraph",
     "bench_graph",
     "Arrivals",
+    "cdr_header_stamp_ns",
+    "IN_PROCESS_TRANSPORT",
+    "FASTDDS_TRANSPORTS_VARIABLE",
+    "use_fastdds_transports",
+    "start_camera_publisher",
+    "finish_camera_publisher",
     "bench_parser",
     "add_run_arguments",
     "run_arguments",
@@ -62,6 +75,11 @@ _SPINNER_JOIN_S = 5.0
 # A DDS domain of the benchmark's own, so that its topics never meet a running robot's.
 _DOMAIN_RANGE = (100, 200)
 _RANDOM_CHECKPOINT = "random_640x192"
+_PUBLISHER_EXIT_S = 120.0
+IN_PROCESS_TRANSPORT = "in-process (publisher and node share one DDS participant: no transport)"
+# Fast DDS's builtin transports (DEFAULT: shared memory + UDP; LARGE_DATA: shared memory + TCP, for
+# large samples); read when a participant is made, so it must be set in each process before rclpy.init.
+FASTDDS_TRANSPORTS_VARIABLE = "FASTDDS_BUILTIN_TRANSPORTS"
 
 
 def write_random_checkpoint(
@@ -133,9 +151,10 @@ def result_setup(width: int, height: int, network: str, device: Any, precision: 
 class BenchGraph:
     """The nodes of one benchmark in a context of their own, spun by a MultiThreadedExecutor thread."""
 
-    def __init__(self, context: Any, executor: Any) -> None:
+    def __init__(self, context: Any, executor: Any, domain_id: int | None = None) -> None:
         self.context = context
         self.executor = executor
+        self.domain_id = domain_id
         self.nodes: list[Any] = []
         self.spinner: threading.Thread | None = None
 
@@ -176,8 +195,9 @@ def bench_graph(threads: int | None) -> Iterator[BenchGraph]:
     if threads is not None:
         torch.set_num_threads(threads)
     context = Context()
-    rclpy.init(context=context, domain_id=random.randint(*_DOMAIN_RANGE))
-    graph = BenchGraph(context, MultiThreadedExecutor(context=context))
+    domain_id = random.randint(*_DOMAIN_RANGE)
+    rclpy.init(context=context, domain_id=domain_id)
+    graph = BenchGraph(context, MultiThreadedExecutor(context=context), domain_id)
     try:
         yield graph
     finally:
@@ -191,17 +211,27 @@ def bench_graph(threads: int | None) -> Iterator[BenchGraph]:
         torch.set_num_threads(previous_threads)
 
 
+def cdr_header_stamp_ns(data: bytes) -> int:
+    """The header stamp (ns) of a serialised stamped message: after the 4-byte CDR encapsulation
+    header come ``header.stamp.sec`` (int32) and ``nanosec`` (uint32), in the byte order it names."""
+    order = "<" if data[1] & 1 else ">"  # CDR_LE / PL_CDR_LE have the low bit set
+    sec, nanosec = struct.unpack_from(f"{order}iI", data, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
 class Arrivals:
     """When the outputs for each stamp arrived (``time.perf_counter``), for subscription callbacks.
 
     A stamp is done once a message of every one of ``topics`` carrying it has arrived; its time is
-    that of the last of them.
+    that of the last of them. ``clock``: ``time.time`` compares arrivals with wall-clock stamps
+    set in another process on this machine.
     """
 
-    def __init__(self, topics: tuple[str, ...]) -> None:
+    def __init__(self, topics: tuple[str, ...], clock: Callable[[], float] = time.perf_counter) -> None:
         from monodepth2_ros.ros.pose_messages import stamp_to_ns
 
         self._stamp_to_ns = stamp_to_ns
+        self._clock = clock
         self._topics = topics
         self._condition = threading.Condition()
         self._arrivals: dict[int, dict[str, float]] = {}
@@ -210,9 +240,16 @@ class Arrivals:
         """The subscription callback of ``topic``."""
         return lambda msg: self._arrived(msg, topic)
 
+    def raw_callback(self, topic: str) -> Callable[[bytes], None]:
+        """The callback of a ``raw=True`` subscription of ``topic``: the stamp is read off the CDR
+        bytes (every stamped message starts with its header), so nothing is deserialised."""
+        return lambda data: self._record(cdr_header_stamp_ns(data), topic)
+
     def _arrived(self, msg: Any, topic: str) -> None:
-        now = time.perf_counter()
-        key = self._stamp_to_ns(msg.header.stamp)
+        self._record(self._stamp_to_ns(msg.header.stamp), topic)
+
+    def _record(self, key: int, topic: str) -> None:
+        now = self._clock()
         with self._condition:
             self._arrivals.setdefault(key, {})[topic] = now
             self._condition.notify_all()
@@ -220,6 +257,11 @@ class Arrivals:
     def _done(self, key: int) -> float | None:
         got = self._arrivals.get(key, {})
         return max(got.values()) if len(got) == len(self._topics) else None
+
+    def done(self) -> dict[int, float]:
+        """Every stamp (ns) done so far, with its time."""
+        with self._condition:
+            return {key: got for key in list(self._arrivals) if (got := self._done(key)) is not None}
 
     def done_time(self, key: int) -> float | None:
         """When the stamp ``key`` (ns) was done, or None."""
@@ -238,6 +280,46 @@ class Arrivals:
                 if remaining <= 0:
                     return None
                 self._condition.wait(remaining)
+
+
+@contextmanager
+def use_fastdds_transports(transports: str | None) -> Iterator[None]:
+    """Set ``FASTDDS_BUILTIN_TRANSPORTS`` in this process (None: leave it), restored on exit."""
+    previous = os.environ.get(FASTDDS_TRANSPORTS_VARIABLE)
+    if transports is not None:
+        os.environ[FASTDDS_TRANSPORTS_VARIABLE] = transports
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(FASTDDS_TRANSPORTS_VARIABLE, None)
+        else:
+            os.environ[FASTDDS_TRANSPORTS_VARIABLE] = previous
+
+
+def start_camera_publisher(
+    domain_id: int, width: int, height: int, rate_hz: float, frames: int, reliability: str, settle_s: float = 1.0
+) -> Any:
+    """:mod:`~monodepth2_ros.tools.camera_publisher` in a child process on ``domain_id`` (the
+    environment's ``FASTDDS_BUILTIN_TRANSPORTS`` is inherited); wait for it with :func:`finish_camera_publisher`."""
+    import subprocess
+
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id))
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    command = [
+        sys.executable, "-m", "monodepth2_ros.tools.camera_publisher", "--width", str(width), "--height", str(height),
+        "--rate", str(rate_hz), "--frames", str(frames), "--reliability", reliability, "--settle", str(settle_s),
+    ]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_camera_publisher(process: Any) -> dict[str, Any]:
+    """The publisher's JSON summary once it has exited; RuntimeError when it failed."""
+    stdout, stderr = process.communicate(timeout=_PUBLISHER_EXIT_S)
+    if process.returncode != 0:
+        raise RuntimeError(f"the camera publisher failed ({process.returncode}): {stderr.strip()[-2000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def bench_parser(description: str, weights_help: str, frames: int) -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from typing import Any
 from monodepth2_ros.inference.estimators import InferenceConfig, PoseEstimator
 from monodepth2_ros.model.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH
 from monodepth2_ros.tools.node_bench_common import (
+    IN_PROCESS_TRANSPORT,
     KITTI_HEIGHT,
     KITTI_WIDTH,
     Arrivals,
@@ -147,6 +148,7 @@ def run_pose_node_benchmark(
             "network_latency_ms": latency_summary_ms(network_latencies),
             "node_overhead_ms_p50": overhead_ms_p50(node_latencies, network_latencies),
             "poses_integrated": node.event_counts.get("integrated", 0),
+            "transport": IN_PROCESS_TRANSPORT,
         }
 
 

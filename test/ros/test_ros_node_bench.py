@@ -27,3 +27,27 @@ def test_node_benchmark_runs_the_requested_backend(tiny_checkpoint):
     result = run_node_benchmark(tiny_checkpoint, frames=2, width=120, height=40, probe_s=0.2, warmup=1, threads=1, backend="eager_optimized")
     assert result["backend"] == "eager_optimized fp32"
     assert result["node_latency_ms"]["n"] == 2
+
+
+def test_cross_process_mode_counts_the_frames_a_child_process_delivers(tiny_checkpoint):
+    from monodepth2_ros.tools.depth_node_bench import run_cross_process_benchmark
+
+    result = run_cross_process_benchmark(tiny_checkpoint, frames=6, width=160, height=120, rate_hz=10.0, threads=1)
+    assert result["transport"].startswith("publisher in another process")
+    assert result["sent"] == 6 and result["image"].startswith("160x120 rgb8")
+    assert result["subscription"].startswith("reliable (auto")  # a reliable publisher, followed
+    # Small frames at 10 Hz: all arrive (one may be replaced unread on a loaded machine: keep-last 1).
+    assert result["sent"] - 1 <= result["delivered"] <= result["sent"]
+    assert 0 < result["outputs"] <= result["delivered"] and result["latency_from_stamp_ms"]["p50"] > 0
+
+
+def test_stamps_are_read_off_serialised_messages_without_deserialising():
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import PointCloud2
+
+    from monodepth2_ros.tools.node_bench_common import cdr_header_stamp_ns
+
+    msg = PointCloud2(height=1, width=3)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 1_764_000_000, 987_654_321
+    msg.header.frame_id = "camera_optical"
+    assert cdr_header_stamp_ns(serialize_message(msg)) == 1_764_000_000_987_654_321

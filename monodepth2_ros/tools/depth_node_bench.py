@@ -86,7 +86,8 @@ class _Driver:
     def __init__(self, node: Any, images: list[Any], camera_info: Any) -> None:
         from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-        from monodepth2_ros.ros.node_common import input_qos, output_qos
+        from monodepth2_ros.ros.depth_node import output_qos
+        from monodepth2_ros.ros.node_common import input_qos
 
         self.node = node
         self.images = images

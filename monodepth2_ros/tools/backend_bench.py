@@ -40,6 +40,7 @@ from monodepth2_ros.tools.network_bench import (
     latency_summary,
     measure_interleaved,
     network_flops,
+    peak_fraction,
 )
 from monodepth2_ros.inference.quantize import network_input, synthetic_frames
 from monodepth2_ros.model.checkpoint import CheckpointInfo, LoadedCheckpoint, load_checkpoint, save_checkpoint
@@ -417,7 +418,7 @@ def _run(
                 max_disp_diff=max(float((a - b).abs().max()) for a, b in zip(disp, base_disp)),
                 max_pose_diff=max(float((a - b).abs().max()) for a, b in zip(pose, base_pose)),
                 limit_ms=limit_ms,
-                peak_fraction=limit_ms / d50 if limit_ms else None,
+                peak_fraction=peak_fraction(depth_flops, d50, peaks[precision]),
                 node_p50_ms=node_p50,
                 node_p95_ms=node_p95,
                 node_note=node_note,

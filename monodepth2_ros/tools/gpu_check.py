@@ -290,7 +290,7 @@ def check_concurrent_first_calls(weights: Path) -> tuple[bool, str, dict[str, An
     return passed, summary, details
 
 
-def check_onnxruntime(weights: Path, work_dir: Path) -> tuple[bool, str, dict[str, Any]]:
+def check_onnxruntime(weights: Path, work_dir: Path, device: str = "cuda") -> tuple[bool, str, dict[str, Any]]:
     import onnxruntime
     import torch
 
@@ -304,17 +304,19 @@ def check_onnxruntime(weights: Path, work_dir: Path) -> tuple[bool, str, dict[st
     folder = work_dir / "onnx"
     export_depth_onnx(checkpoint.depth_net, folder / "depth.onnx", height, width)
     frames = _frames(4)
-    quantize_int8(folder / "depth.onnx", folder / "depth.int8.onnx", depth_feeds(frames, height, width), symmetric=True)
+    # The file TensorRT runs (symmetric); on the CPU the asymmetric one, as `monodepth2 export --int8` writes it.
+    symmetric = device.startswith("cuda")
+    quantize_int8(folder / "depth.onnx", folder / "depth.int8.onnx", depth_feeds(frames, height, width), symmetric=symmetric)
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # true fp32 on both sides
     details: dict[str, Any] = {"available_providers": onnxruntime.get_available_providers()}
     passed = True
     try:
-        eager = DepthEstimator(weights, InferenceConfig(device="cuda"))
+        eager = DepthEstimator(weights, InferenceConfig(device=device))
         reference = [eager.estimate(frame).disparity for frame in frames[:2]]
         for precision in ("fp32", "int8"):
             estimator = DepthEstimator(
-                weights, InferenceConfig(device="cuda", backend="onnxruntime", precision=precision, onnx_dir=str(folder))
+                weights, InferenceConfig(device=device, backend="onnxruntime", precision=precision, onnx_dir=str(folder))
             )
             row: dict[str, Any] = {"runs": estimator.backend.label, "note": estimator.backend.note}
             runner = estimator.runner
@@ -412,7 +414,16 @@ def _sync_warnings(caught: Sequence[warnings.WarningMessage]) -> dict[str, int]:
     return dict(Counter(f"{Path(w.filename).name}:{w.lineno}" for w in caught if "synchroniz" in str(w.message).lower()))
 
 
-def check_training_steps(weights: Path, work_dir: Path, precision: str) -> tuple[bool, str, dict[str, Any]]:
+def check_training_steps(
+    weights: Path,
+    work_dir: Path,
+    precision: str,
+    device: str = "cuda",
+    size: tuple[int, int] = (192, 640),
+    steps: int = _TRAINING_STEPS,
+) -> tuple[bool, str, dict[str, Any]]:
+    """``steps`` steps of the Trainer's own ``train_step``; on CUDA then one step and one depth
+    frame under ``set_sync_debug_mode("warn")``, counting the host synchronisations by source line."""
     import math
 
     import torch
@@ -422,12 +433,12 @@ def check_training_steps(weights: Path, work_dir: Path, precision: str) -> tuple
     from monodepth2_ros.training.run_dir import RunPaths
     from monodepth2_ros.training.trainer import Trainer
 
-    height, width, batch_size = 192, 640, 4
+    (height, width), batch_size = size, 4
     config = TrainConfig(
         model=ModelConfig(),
         loss=LossConfig(),
-        optim=OptimConfig(batch_size=batch_size, max_steps=_TRAINING_STEPS),
-        runtime=RuntimeConfig(device="cuda", precision=precision, num_workers=0, channels_last=True),
+        optim=OptimConfig(batch_size=batch_size, max_steps=steps),
+        runtime=RuntimeConfig(device=device, precision=precision, num_workers=0, channels_last=True),
     )
     dataset = _TexturedTriplets(batch_size * 2, height, width)
     data = TrainingData(cache=None, split=None, train=dataset, val=None)  # type: ignore[arg-type]
@@ -435,46 +446,46 @@ def check_training_steps(weights: Path, work_dir: Path, precision: str) -> tuple
     batches = [batch for batch in trainer.loader]
     losses = []
     start = time.perf_counter()
-    for step in range(_TRAINING_STEPS):
+    for step in range(steps):
         trainer.train_step(batches[step % len(batches)])
         losses.append(trainer.last_loss)
-    torch.cuda.synchronize()
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize(trainer.device)
     seconds = time.perf_counter() - start
-    # One step and one frame under the sync debugger: every host synchronisation is a warning.
-    from monodepth2_ros.inference import DepthEstimator, InferenceConfig
+    step_warnings: list[warnings.WarningMessage] = []
+    frame_warnings: list[warnings.WarningMessage] = []
+    if trainer.device.type == "cuda":
+        # One step and one frame under the sync debugger: every host synchronisation is a warning.
+        from monodepth2_ros.inference import DepthEstimator, InferenceConfig
 
-    estimator = DepthEstimator(weights, InferenceConfig(device="cuda"))
-    frame = _frames(1, 96, 320)[0]
-    estimator.estimate(frame)
-    with warnings.catch_warnings(record=True) as step_warnings:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            trainer.train_step(batches[0])
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-    with warnings.catch_warnings(record=True) as frame_warnings:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            estimator.estimate(frame)
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
+        estimator = DepthEstimator(weights, InferenceConfig(device=str(trainer.device)))
+        frame = _frames(1, 96, 320)[0]
+        estimator.estimate(frame)
+        for record, work in ((step_warnings, lambda: trainer.train_step(batches[0])), (frame_warnings, lambda: estimator.estimate(frame))):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                torch.cuda.set_sync_debug_mode("warn")
+                try:
+                    work()
+                finally:
+                    torch.cuda.set_sync_debug_mode("default")
+            record.extend(caught)
     trainer.logger.close()
     details = {
         "losses": losses,
         "skipped_steps": trainer.skipped_steps,
         "grad_scaler": trainer.scaler.is_enabled(),
         "grad_scale": float(trainer.scaler.get_scale()) if trainer.scaler.is_enabled() else None,
-        "steps_per_s": _TRAINING_STEPS / seconds,
+        "steps_per_s": steps / seconds,
         "syncs_in_one_step": _sync_warnings(step_warnings),
         "syncs_in_one_frame": _sync_warnings(frame_warnings),
     }
     finite = sum(math.isfinite(loss) for loss in losses)
-    # Steps 0 and 18 see the same batch: its loss must have gone down.
-    passed = finite + trainer.skipped_steps >= _TRAINING_STEPS and math.isfinite(losses[-2]) and losses[-2] < losses[0]
+    # The loader's two batches alternate: step 0 and step ``last_same`` see the same one.
+    last_same = steps - 1 - (steps - 1) % len(batches)
+    passed = finite + trainer.skipped_steps >= steps and math.isfinite(losses[last_same]) and losses[last_same] < losses[0]
     summary = (
-        f"loss (same batch) {losses[0]:.4f} -> {losses[-2]:.4f}, {finite}/{_TRAINING_STEPS} finite, {trainer.skipped_steps} skipped, "
+        f"loss (same batch) {losses[0]:.4f} -> {losses[last_same]:.4f}, {finite}/{steps} finite, {trainer.skipped_steps} skipped, "
         f"GradScaler {'on, scale ' + format(details['grad_scale'], 'g') if details['grad_scaler'] else 'off'}, "
         f"{details['steps_per_s']:.1f} steps/s; host syncs: step {sum(details['syncs_in_one_step'].values())}, "
         f"frame {sum(details['syncs_in_one_frame'].values())}"

@@ -107,3 +107,29 @@ def test_textured_training_triplets_make_batches_the_trainer_loads():
     batch = collate_samples([dataset[i] for i in range(len(dataset))])
     assert batch.target.shape == (3, 3, 32, 64) and batch.sources.shape == (3, 2, 3, 32, 64)
     assert batch.target.dtype.is_floating_point is False and (batch.target[0] != batch.target[1]).any()
+
+
+def test_training_steps_check_runs_the_trainers_step_on_the_cpu(tmp_path):
+    """The same code the GPU run uses, at a tiny size on the CPU (no sync debugger there)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        passed, summary, details = gpu_check.check_training_steps(
+            gpu_check._DEFAULT_WEIGHTS, tmp_path, "fp32", device="cpu", size=(64, 96), steps=5
+        )
+    finally:
+        torch.set_num_threads(previous)
+    assert len(details["losses"]) == 5 and details["skipped_steps"] == 0 and details["grad_scaler"] is False
+    assert passed, summary
+    assert summary.startswith("loss (same batch)") and "5/5 finite" in summary
+
+
+def test_onnxruntime_check_reports_providers_and_node_placement_on_the_cpu(tmp_path):
+    pytest.importorskip("onnxruntime")
+    passed, summary, details = gpu_check.check_onnxruntime(gpu_check._DEFAULT_WEIGHTS, tmp_path, device="cpu")
+    assert details["fp32"]["providers_used"] == ["CPUExecutionProvider"]
+    assert set(details["int8"]["node_placement"]) == {"CPUExecutionProvider"}
+    assert details["fp32"]["max_diff_vs_eager_fp32"] < 1e-4
+    assert passed, summary

@@ -675,7 +675,10 @@ class OnnxRuntimeRunner(NetworkRunner):
         missing = [p for p in wanted if p not in self.providers_used]
         if missing or not running:
             what = ", ".join(running) if running else "the CPU alone (inputs are copied to the host)"
-            note = f"{', '.join(missing or wanted)} could not start (libraries missing?); running on {what}"
+            if wanted:
+                note = f"{', '.join(missing or wanted)} could not start (libraries missing?); running on {what}"
+            else:
+                note = f"this onnxruntime has no CUDA or TensorRT provider; running on {what}"
             _LOG.warning("onnxruntime on %s: %s", self.choice.device, note)
             self.choice = replace(self.choice, note="; ".join(n for n in (self.choice.note, note) if n))
 

@@ -345,8 +345,12 @@ def _run(
             continue
         say(f"building {label}")
         threads = torch.get_num_threads()
-        depth = build_runner("depth", depth_net, choice, size, calibration_frames=calibration, threads=threads)
-        pose = build_runner("pose", pose_net, choice, size, calibration_frames=calibration, threads=threads)
+        # TensorRT's optimisation profile and the CUDA graphs cover the throughput batch too
+        # (compile keeps batch 1 at build: its setup time is the one-frame start-up cost).
+        batches = (1,) if backend == "compile" else (1, settings.throughput_batch)
+        runner_options = {"calibration_frames": calibration, "threads": threads, "batch_sizes": batches}
+        depth = build_runner("depth", depth_net, choice, size, **runner_options)
+        pose = build_runner("pose", pose_net, choice, size, **runner_options)
         note = ""
         if backend == "compile":
             events = {k: depth.cache_events[k] + pose.cache_events[k] for k in depth.cache_events}

@@ -380,7 +380,9 @@ class OptimizedRunner(NetworkRunner):
         graph = self._graphs.get(key)
         if graph is None:
             graph = _CudaGraph(self.module, prepared)
-            self._graphs.put(key, graph)  # an evicted graph frees its memory pool when dropped
+            if self._graphs.put(key, graph) and self.cuda_graphs:
+                # The dropped graph frees its memory pool: let its last replay finish first.
+                torch.cuda.synchronize(self.choice.device)
         return graph
 
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -430,6 +430,7 @@ def check_training_steps(
 
     from monodepth2_ros.training.config import LossConfig, ModelConfig, OptimConfig, RuntimeConfig, TrainConfig
     from monodepth2_ros.training.data import TrainingData
+    from monodepth2_ros.training.distributed import init_distributed
     from monodepth2_ros.training.run_dir import RunPaths
     from monodepth2_ros.training.trainer import Trainer
 
@@ -442,7 +443,8 @@ def check_training_steps(
     )
     dataset = _TexturedTriplets(batch_size * 2, height, width)
     data = TrainingData(cache=None, split=None, train=dataset, val=None)  # type: ignore[arg-type]
-    trainer = Trainer(config, RunPaths(work_dir / f"train_{precision}"), data)
+    context = init_distributed(device)  # one process: picks the device and makes it current
+    trainer = Trainer(config, RunPaths(work_dir / f"train_{precision}"), data, context)
     batches = [batch for batch in trainer.loader]
     losses = []
     start = time.perf_counter()
@@ -472,6 +474,7 @@ def check_training_steps(
             record.extend(caught)
     trainer.logger.close()
     details = {
+        "device": str(trainer.device),
         "losses": losses,
         "skipped_steps": trainer.skipped_steps,
         "grad_scaler": trainer.scaler.is_enabled(),
@@ -485,7 +488,7 @@ def check_training_steps(
     last_same = steps - 1 - (steps - 1) % len(batches)
     passed = finite + trainer.skipped_steps >= steps and math.isfinite(losses[last_same]) and losses[last_same] < losses[0]
     summary = (
-        f"loss (same batch) {losses[0]:.4f} -> {losses[last_same]:.4f}, {finite}/{steps} finite, {trainer.skipped_steps} skipped, "
+        f"{trainer.device}: loss (same batch) {losses[0]:.4f} -> {losses[last_same]:.4f}, {finite}/{steps} finite, {trainer.skipped_steps} skipped, "
         f"GradScaler {'on, scale ' + format(details['grad_scale'], 'g') if details['grad_scaler'] else 'off'}, "
         f"{details['steps_per_s']:.1f} steps/s; host syncs: step {sum(details['syncs_in_one_step'].values())}, "
         f"frame {sum(details['syncs_in_one_frame'].values())}"

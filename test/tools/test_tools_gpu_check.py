@@ -121,9 +121,10 @@ def test_training_steps_check_runs_the_trainers_step_on_the_cpu(tmp_path):
         )
     finally:
         torch.set_num_threads(previous)
-    assert len(details["losses"]) == 5 and details["skipped_steps"] == 0 and details["grad_scaler"] is False
+    assert details["device"] == "cpu" and len(details["losses"]) == 5
+    assert details["skipped_steps"] == 0 and details["grad_scaler"] is False
     assert passed, summary
-    assert summary.startswith("loss (same batch)") and "5/5 finite" in summary
+    assert summary.startswith("cpu: loss (same batch)") and "5/5 finite" in summary
 
 
 def test_onnxruntime_check_reports_providers_and_node_placement_on_the_cpu(tmp_path):

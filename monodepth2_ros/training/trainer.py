@@ -291,11 +291,12 @@ class Trainer:
         return autocast_context(self.device, self.precision)
 
     def _gradients_finite(self) -> bool:
-        """One host sync: the norms of all gradients (``_foreach_norm``, a few kernels) are finite."""
+        """One host sync: every gradient's largest magnitude (``_foreach_norm``, inf-norm: no
+        overflow of a sum of squares, NaN kept) is finite."""
         grads = [p.grad for p in self.parameters if p.grad is not None]
         if not grads:
             return True
-        return bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+        return bool(torch.isfinite(torch.stack(torch._foreach_norm(grads, float("inf")))).all())
 
     def train_step(self, batch: Batch) -> LossTerms:
         """One optimiser step (skipped, and counted, when a gradient is NaN or Inf).

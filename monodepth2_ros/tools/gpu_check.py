@@ -531,7 +531,6 @@ def check_cuda_tests(timeout_s: float) -> tuple[bool, str, dict[str, Any]]:
         "test/inference/test_inference_backends.py",
         "test/inference/test_inference_estimators.py",
         "test/tools/test_tools_backend_bench.py",
-        "test/training/test_train_objective.py",
     ]
 
     def parse(output: str):

@@ -276,3 +276,63 @@ def test_two_runners_first_called_at_once_while_a_third_thread_copies_to_the_hos
 @CUDA
 def test_resolve_device_auto_carries_the_gpu_index():
     assert resolve_device("auto") == torch.device("cuda", 0)
+
+
+class _FakeSession:
+    """What an onnxruntime session reports about itself (the providers and options it really runs)."""
+
+    def __init__(self, providers, device_id):
+        self._providers = providers
+        self._device_id = device_id
+
+    def get_providers(self):
+        return list(self._providers)
+
+    def get_provider_options(self):
+        return {p: {"device_id": self._device_id} for p in self._providers if p != "CPUExecutionProvider"}
+
+
+def _runner_after_creation(session, providers, device_index=1):
+    runner = object.__new__(OnnxRuntimeRunner)
+    runner.choice = BackendChoice("onnxruntime", "fp32", torch.device("cuda", device_index), "onnxruntime fp32")
+    runner.model = "depth.onnx"
+    runner.providers = providers
+    runner.session = session
+    runner.providers_used = session.get_providers()
+    return runner
+
+
+def test_a_session_that_fell_back_to_gpu_0_is_rebuilt_on_the_asked_gpu(caplog):
+    """onnxruntime's own fallback (TensorRT failed to start) re-creates the session with default
+    options: CUDA on device 0, while the inputs live on cuda:1."""
+    asked = [("TensorrtExecutionProvider", {"device_id": "1"}), ("CUDAExecutionProvider", {"device_id": "1"}), "CPUExecutionProvider"]
+    runner = _runner_after_creation(_FakeSession(["CUDAExecutionProvider", "CPUExecutionProvider"], "0"), asked)
+    rebuilt = []
+
+    def session(providers):
+        rebuilt.append(providers)
+        return _FakeSession(["CUDAExecutionProvider", "CPUExecutionProvider"], "1")
+
+    runner._session = session
+    runner._check_gpu_session()
+    assert rebuilt == [[("CUDAExecutionProvider", {"device_id": "1"}), "CPUExecutionProvider"]]
+    assert runner._on_gpu and runner.providers_used == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert "TensorrtExecutionProvider could not start" in runner.choice.note and "running on CUDAExecutionProvider" in runner.choice.note
+
+
+def test_a_session_on_the_asked_gpu_is_kept_and_quiet(caplog):
+    asked = [("CUDAExecutionProvider", {"device_id": "1"}), "CPUExecutionProvider"]
+    runner = _runner_after_creation(_FakeSession(["CUDAExecutionProvider", "CPUExecutionProvider"], "1"), asked)
+    runner._session = lambda providers: pytest.fail("no rebuild expected")
+    runner._check_gpu_session()
+    assert runner._on_gpu and not runner.choice.fell_back and "could not start" not in caplog.text
+
+
+def test_a_session_stuck_on_another_gpu_is_an_error():
+    from monodepth2_ros.errors import ConfigError
+
+    asked = [("CUDAExecutionProvider", {"device_id": "1"}), "CPUExecutionProvider"]
+    runner = _runner_after_creation(_FakeSession(["CUDAExecutionProvider", "CPUExecutionProvider"], "0"), asked)
+    runner._session = lambda providers: _FakeSession(["CUDAExecutionProvider", "CPUExecutionProvider"], "0")
+    with pytest.raises(ConfigError, match="would not run depth.onnx on cuda:1"):
+        runner._check_gpu_session()

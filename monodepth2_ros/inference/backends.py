@@ -380,7 +380,7 @@ class OptimizedRunner(NetworkRunner):
         graph = self._graphs.get(key)
         if graph is None:
             graph = _CudaGraph(self.module, prepared)
-            if self._graphs.put(key, graph) and self.cuda_graphs:
+            if self._graphs.put(key, graph) and self.choice.device.type == "cuda":
                 # The dropped graph frees its memory pool: let its last replay finish first.
                 torch.cuda.synchronize(self.choice.device)
         return graph

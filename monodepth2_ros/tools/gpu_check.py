@@ -432,7 +432,7 @@ def check_training_steps(
     from monodepth2_ros.training.data import TrainingData
     from monodepth2_ros.training.distributed import init_distributed
     from monodepth2_ros.training.run_dir import RunPaths
-    from monodepth2_ros.training.trainer import Trainer
+    from monodepth2_ros.training.trainer import Trainer, seed_everything
 
     (height, width), batch_size = size, 4
     config = TrainConfig(
@@ -444,6 +444,7 @@ def check_training_steps(
     dataset = _TexturedTriplets(batch_size * 2, height, width)
     data = TrainingData(cache=None, split=None, train=dataset, val=None)  # type: ignore[arg-type]
     context = init_distributed(device)  # one process: picks the device and makes it current
+    seed_everything(0)  # the same initial weights every run
     trainer = Trainer(config, RunPaths(work_dir / f"train_{precision}"), data, context)
     batches = [batch for batch in trainer.loader]
     losses = []

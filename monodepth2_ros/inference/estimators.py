@@ -141,7 +141,10 @@ class DepthEstimator:
         self.info = checkpoint.info
         self.scale = checkpoint_scale(self.info, self.config)
         self.network: DepthNet = checkpoint.depth_net.to(self.device).eval()
-        self.runner = build_runner("depth", self.network, self.backend, self.network_size, onnx_dir=self.config.onnx_dir)
+        batch = 2 if self.config.post_process else 1  # the flipped copy rides in the same batch
+        self.runner = build_runner(
+            "depth", self.network, self.backend, self.network_size, onnx_dir=self.config.onnx_dir, batch_sizes=(batch,)
+        )
         self._host = HostStaging()
 
     @property

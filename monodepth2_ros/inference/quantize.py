@@ -8,8 +8,11 @@ lives in torchao (not a dependency), needs a ~20-40 s ``torch.compile`` per grap
 output node": torchvision's blocks reuse one ReLU module).
 
 Calibration feeds real frames through the fp32 graph to fix each activation's range (min/max);
-weights are quantised per output channel (symmetric int8), activations per tensor (asymmetric
-uint8), in the QDQ format every execution provider understands.
+weights are quantised per output channel (symmetric int8), activations per tensor, in the QDQ
+format. For the CPU activations are asymmetric uint8 (the range after a ReLU is all used, and
+x86's u8 x s8 dot products are the fast ones); for TensorRT (``symmetric=True``) they are
+symmetric signed int8 with zero points 0, the only form TensorRT's explicit quantisation accepts
+(nodes it rejects would otherwise fall back to the CPU).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "depth_feeds",
     "pose_feeds",
     "quantize_int8",
+    "int8_is_symmetric",
 ]
 
 DEFAULT_CALIBRATION_FRAMES = 8
@@ -78,7 +82,13 @@ def pose_feeds(frames: Sequence[np.ndarray], height: int, width: int) -> list[di
     return [{"frame_a": a, "frame_b": b} for a, b in zip(inputs[:-1], inputs[1:])]
 
 
-def quantize_int8(fp32_path: str | Path, out_path: str | Path, feeds: Sequence[dict[str, np.ndarray]], per_channel: bool = True) -> Path:
+def quantize_int8(
+    fp32_path: str | Path,
+    out_path: str | Path,
+    feeds: Sequence[dict[str, np.ndarray]],
+    per_channel: bool = True,
+    symmetric: bool = False,
+) -> Path:
     """Static int8 quantisation (QDQ, MinMax calibration) of an fp32 ONNX file.
 
     Args:
@@ -86,6 +96,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, feeds: Sequence[d
         out_path: where the int8 graph goes.
         feeds: calibration inputs (name -> array), e.g. from :func:`depth_feeds`.
         per_channel: per-output-channel weight scales (much more accurate for convolutions).
+        symmetric: signed int8 activations with zero point 0 (TensorRT) instead of asymmetric uint8 (CPU).
     Raises:
         ConfigError: onnxruntime is missing, or ``feeds`` is empty.
     """
@@ -117,9 +128,37 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, feeds: Sequence[d
             _Reader(),
             quant_format=QuantFormat.QDQ,
             per_channel=per_channel,
-            activation_type=QuantType.QUInt8,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
         )
     finally:
         prepared.unlink(missing_ok=True)
     return out_path
+
+
+def int8_is_symmetric(path: str | Path) -> bool:
+    """Whether every quantise/dequantise node of an ONNX file has zero point 0 in signed int8 (TensorRT's form).
+
+    Dequantised convolution biases are int32 with zero point 0, as in every QDQ graph.
+
+    False for a graph without QDQ nodes.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    initializers = {init.name: init for init in graph.initializer}
+    found = False
+    for node in graph.node:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        found = True
+        zero_point = initializers.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if zero_point is None:  # no zero point: uint8 with 0 by the standard's default
+            return False
+        # int32 zero points belong to the convolution biases (dequantised only), int8 to all the rest.
+        allowed = (onnx.TensorProto.INT8, onnx.TensorProto.INT32) if node.op_type == "DequantizeLinear" else (onnx.TensorProto.INT8,)
+        if zero_point.data_type not in allowed or np.any(numpy_helper.to_array(zero_point) != 0):
+            return False
+    return found

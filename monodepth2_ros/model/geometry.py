@@ -24,6 +24,7 @@ __all__ = [
     "disp_to_depth",
     "depth_to_disp",
     "pixel_grid",
+    "invert_intrinsics",
     "backproject",
     "transform_points",
     "project",
@@ -81,6 +82,25 @@ def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> tor
     return torch.stack([u.reshape(-1), v.reshape(-1), torch.ones_like(u).reshape(-1)], dim=0)
 
 
+def invert_intrinsics(K: torch.Tensor) -> torch.Tensor:
+    """Inverse of (..., 3, 3) pinhole matrices ``[[fx, s, cx], [0, fy, cy], [0, 0, 1]]``, in closed form.
+
+    Elementwise arithmetic only: unlike ``torch.linalg.inv`` it never waits for the GPU (the
+    general inverse checks for singular matrices on the host), so the training step does not stall.
+    The last row of ``K`` is taken to be ``0 0 1`` and the ``[1, 0]`` entry 0, as in every pinhole camera.
+    """
+    fx, skew, cx = K[..., 0, 0], K[..., 0, 1], K[..., 0, 2]
+    fy, cy = K[..., 1, 1], K[..., 1, 2]
+    zero, one = torch.zeros_like(fx), torch.ones_like(fx)
+    inv_fy = 1.0 / fy
+    rows = (
+        torch.stack([1.0 / fx, -skew / (fx * fy), (skew * cy - cx * fy) / (fx * fy)], dim=-1),
+        torch.stack([zero, inv_fy, -cy * inv_fy], dim=-1),
+        torch.stack([zero, zero, one], dim=-1),
+    )
+    return torch.stack(rows, dim=-2)
+
+
 def backproject(depth: torch.Tensor, inv_K: torch.Tensor) -> torch.Tensor:
     """Lift every pixel to a 3-D point in its camera frame.
 
@@ -118,9 +138,10 @@ def project(
 def pixels_to_sampling_grid(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(B, 2, H*W) pixel coordinates -> (B, H, W, 2) grid for ``grid_sample(align_corners=True)``."""
     batch = pixels.shape[0]
-    scale = pixels.new_tensor([width - 1, height - 1]).clamp(min=1).view(1, 2, 1)
-    grid = pixels / scale * 2.0 - 1.0
-    return grid.reshape(batch, 2, height, width).permute(0, 2, 3, 1)
+    # Python numbers, not a tensor built from a list: that would be a host-to-device copy per warp.
+    u = pixels[:, 0] * (2.0 / max(width - 1, 1)) - 1.0
+    v = pixels[:, 1] * (2.0 / max(height - 1, 1)) - 1.0
+    return torch.stack([u, v], dim=-1).reshape(batch, height, width, 2)
 
 
 def warp_image(

@@ -12,7 +12,7 @@ import torch
 from monodepth2_ros.inference.device import autocast_context, resolve_device
 from monodepth2_ros.model.networks import DepthNet, PoseNet
 
-__all__ = ["LatencyResult", "measure_latency", "network_latency"]
+__all__ = ["LatencyResult", "measure_latency", "network_latency", "time_matmul", "peak_fraction"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,11 @@ _FMA_PIPES_512 = {"GenuineIntel": 2.0, "AuthenticAMD": 1.0}
 _FLOPS_PER_FMA = 2
 _MATMUL_SIZE = 1024
 _MATMUL_RUNS = 3
+# On a GPU a 1024^2 product takes microseconds and its launch dominates: 8192^2 (1.1 TFLOP per
+# product) keeps the tensor cores busy for milliseconds, timed with CUDA events over 20 runs.
+_GPU_MATMUL_SIZE = 8192
+_GPU_MATMUL_RUNS = 20
+_GPU_MATMUL_WARMUP = 3
 
 
 @dataclass(frozen=True)
@@ -113,12 +118,15 @@ class PeakEstimate:
         theoretical_gflops: from the formula in ``formula`` (None where unknown, e.g. GPUs).
         measured_gflops: a large matmul timed here (None when not measured for this precision).
         formula: how ``theoretical_gflops`` was obtained, with its assumptions.
+        tf32: for fp32 on CUDA, whether the measured matmul used TF32 tensor cores (as cuDNN's
+            convolutions do by default, ``torch.backends.cudnn.allow_tf32``); None elsewhere.
     """
 
     precision: str
     theoretical_gflops: float | None
     measured_gflops: float | None
     formula: str
+    tf32: bool | None = None
 
     @property
     def gflops(self) -> float | None:
@@ -138,12 +146,58 @@ def _cpuinfo_field(name: str) -> str | None:
     return None
 
 
-def _measure_matmul_gflops(device: torch.device, dtype: torch.dtype) -> float:
-    a = torch.randn(_MATMUL_SIZE, _MATMUL_SIZE, device=device).to(dtype)
-    b = torch.randn(_MATMUL_SIZE, _MATMUL_SIZE, device=device).to(dtype)
+def time_matmul(device: torch.device, dtype: torch.dtype, size: int, runs: int, warmup: int = 1) -> list[float]:
+    """Milliseconds of ``runs`` (size x size) @ (size x size) products: CUDA events on a GPU (the
+    device's own clock, no host round trip per run), wall clock with a sync on the CPU."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
     with torch.inference_mode():
-        times = measure_latency(lambda: a @ b, device, warmup=1, runs=_MATMUL_RUNS)
+        if device.type != "cuda":
+            return measure_latency(lambda: a @ b, device, warmup=warmup, runs=runs)
+        with torch.cuda.device(device):
+            for _ in range(warmup):
+                a @ b
+            pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(runs)]
+            for start, end in pairs:
+                start.record()
+                a @ b
+                end.record()
+            torch.cuda.synchronize(device)
+            return [start.elapsed_time(end) for start, end in pairs]
+
+
+def _measure_matmul_gflops(device: torch.device, dtype: torch.dtype) -> float:
+    if device.type == "cuda":
+        size, runs = _GPU_MATMUL_SIZE, _GPU_MATMUL_RUNS
+        times = time_matmul(device, dtype, size, runs, warmup=_GPU_MATMUL_WARMUP)
+        return 2 * size**3 / (statistics.median(times) * 1e-3) / 1e9
+    times = time_matmul(device, dtype, _MATMUL_SIZE, _MATMUL_RUNS)
     return 2 * _MATMUL_SIZE**3 / (min(times) * 1e-3) / 1e9
+
+
+def _measure_cuda_fp32_like_convolutions(device: torch.device) -> tuple[float, bool]:
+    """fp32 matmul peak with TF32 set as cuDNN's convolutions have it (the networks are convolutions)."""
+    tf32 = bool(torch.backends.cudnn.allow_tf32)
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        return _measure_matmul_gflops(device, torch.float32), tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
+def peak_fraction(flops: float, latency_ms: float, peak: PeakEstimate) -> float | None:
+    """Share of the device's peak a network reached: ``(flops / latency) / peak``, at most 1
+    (None when the device's peak is unknown).
+
+    The peak is the largest rate known for the device at this precision: the formula's, the matmul
+    measured here and the network's own. A network faster than the measured matmul means the
+    measurement was short of the peak (clock ramp, launch overhead), not that it beat the hardware.
+    """
+    if latency_ms <= 0 or peak.gflops is None:
+        return None
+    achieved = flops / (latency_ms * 1e-3) / 1e9
+    return achieved / max(peak.gflops, achieved)
 
 
 def device_peak(device: torch.device, precision: str, measure: bool = True) -> PeakEstimate:
@@ -152,9 +206,20 @@ def device_peak(device: torch.device, precision: str, measure: bool = True) -> P
     CPU, theoretical: ``cores x GHz x FLOPs/cycle`` with FLOPs/cycle = 512-bit FMA pipes per core x
     16 fp32 lanes x 2 (multiply + add) x products per lane (1 fp32, 2 bf16, 4 int8 VNNI); the
     clock is /proc/cpuinfo's "cpu MHz" (no turbo), the cores are the threads torch uses. GPUs have
-    no formula here: their peak is measured (a 1024^2 matmul, fp32/fp16/bf16).
+    no formula here: their peak is measured, the median of 20 8192^2 matmuls timed with CUDA events
+    (fp32 with TF32 as cuDNN's convolutions use it, reported in ``tf32``; fp16, bf16).
     """
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+    if device.type == "cuda":
+        measured, tf32 = None, None
+        if measure and dtype is not None:
+            if precision == "fp32":
+                measured, tf32 = _measure_cuda_fp32_like_convolutions(device)
+            else:
+                measured = _measure_matmul_gflops(device, dtype)
+        tf32_note = "" if tf32 is None else f", TF32 {'on' if tf32 else 'off'}"
+        formula = f"median of {_GPU_MATMUL_RUNS} {_GPU_MATMUL_SIZE}^2 matmuls, CUDA events{tf32_note}"
+        return PeakEstimate(precision, None, measured, formula, tf32)
     measured = _measure_matmul_gflops(device, dtype) if measure and dtype is not None else None
     if device.type != "cpu":
         return PeakEstimate(precision, None, measured, f"measured {_MATMUL_SIZE}^2 matmul")

@@ -42,19 +42,21 @@ def prepare_data(
 ) -> TrainingData:
     """Decode (or reuse) the frame cache, select samples and build the datasets.
 
-    In a distributed run rank 0 builds the cache while the others wait, then open it.
+    In a distributed run rank 0 builds the cache while the others wait, then open it; a failure on
+    rank 0 stops them too (:meth:`DistributedContext.run_on_main`).
 
     Raises:
         DatasetError: a topic is missing, no frame decodes, or no sample can be formed.
     """
     context = context or DistributedContext()
     cache_root = Path(config.data.cache_dir) if config.data.cache_dir is not None else Path(cache_root)
-    if context.is_main:
+
+    def build_cache() -> FrameCache:
         with tqdm(desc="decoding frames", unit="frame", disable=not show_progress, leave=False) as bar:
-            cache = open_frame_cache(config.data, cache_root, progress=bar.update)
-        context.barrier()
-    else:
-        context.barrier()
+            return open_frame_cache(config.data, cache_root, progress=bar.update)
+
+    cache = context.run_on_main(build_cache, "decoding the frame cache")
+    if cache is None:  # ranks > 0, once rank 0 has built it
         cache = open_frame_cache(config.data, cache_root, build=False)
     split = select_samples(cache, config.data, config.model)
     stereo = config.model.uses_stereo

@@ -21,7 +21,7 @@ from torch import nn
 
 from monodepth2_ros.errors import CheckpointError, ConfigError, MissingInputError
 from monodepth2_ros.model.checkpoint import load_checkpoint
-from monodepth2_ros.model.constants import ENCODER_MEAN, ENCODER_STD, POSE_SCALE
+from monodepth2_ros.model.constants import ENCODER_MEAN, ENCODER_STD, NUM_SCALES, POSE_SCALE
 from monodepth2_ros.model.encoder import ResnetEncoder, find_imagenet_weights, load_imagenet_weights
 from monodepth2_ros.model.geometry import pose_vec_to_mat
 from monodepth2_ros.model.networks import DepthNet, PoseNet
@@ -96,10 +96,18 @@ class MonodepthModel(nn.Module):
             features), or None when there are no temporal sources (stereo-only training).
         pose_mode: one of ``config.POSE_MODES``.
         source_offsets: temporal offsets of the sources, e.g. (-1, 1).
+        output_scales: how many disparities (finest first) ``forward`` returns: those the loss
+            uses. DistributedDataParallel follows the outputs to find the parameters that get a
+            gradient, so a returned but unused head would make it wait for gradients that never come.
     """
 
     def __init__(
-        self, depth_net: DepthNet, pose_net: nn.Module | None, pose_mode: str, source_offsets: tuple[int, ...]
+        self,
+        depth_net: DepthNet,
+        pose_net: nn.Module | None,
+        pose_mode: str,
+        source_offsets: tuple[int, ...],
+        output_scales: int = NUM_SCALES,
     ) -> None:
         super().__init__()
         if source_offsets and pose_net is None:
@@ -108,6 +116,9 @@ class MonodepthModel(nn.Module):
         self.pose_net = pose_net
         self.pose_mode = pose_mode
         self.source_offsets = tuple(source_offsets)
+        if not 1 <= output_scales <= NUM_SCALES:
+            raise ValueError(f"output_scales must be in 1..{NUM_SCALES}, got {output_scales}")
+        self.output_scales = output_scales
 
     def forward(self, target: torch.Tensor, sources: torch.Tensor) -> Predictions:
         """Args: target (B, 3, H, W) and sources (B, S, 3, H, W), network input in [0, 1]."""
@@ -122,6 +133,7 @@ class MonodepthModel(nn.Module):
         else:
             disparities = self.depth_net(target)
             pair_inputs = [target] + list(sources.unbind(1))
+        disparities = tuple(disparities[: self.output_scales])
         if not num_sources:
             return Predictions(tuple(disparities), None)
         # Each pair in temporal order: (source, target) for earlier sources, (target, source) for
@@ -170,8 +182,10 @@ def _freeze_unused_classifier(encoder: ResnetEncoder) -> None:
         parameter.requires_grad_(False)
 
 
-def build_model(config: ModelConfig) -> MonodepthModel:
+def build_model(config: ModelConfig, output_scales: int = NUM_SCALES) -> MonodepthModel:
     """Build the networks of ``config`` and initialise them (ImageNet, a checkpoint, or at random).
+
+    ``output_scales``: the disparities the model returns (``loss.scales``; see :class:`MonodepthModel`).
 
     Raises:
         MissingInputError: a weights file or folder does not exist.
@@ -198,7 +212,7 @@ def build_model(config: ModelConfig) -> MonodepthModel:
     _freeze_unused_classifier(depth_net.encoder)
     if isinstance(pose_net, PoseNet):
         _freeze_unused_classifier(pose_net.encoder)
-    return MonodepthModel(depth_net, pose_net, config.pose, config.source_offsets)
+    return MonodepthModel(depth_net, pose_net, config.pose, config.source_offsets, output_scales)
 
 
 def _load_init(config: ModelConfig, depth_net: DepthNet, pose_net: nn.Module | None) -> None:

@@ -13,13 +13,13 @@ disparity against the target at that scale; the total is the mean over scales.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from monodepth2_ros.model.geometry import disp_to_depth, scale_intrinsics, warp_image
+from monodepth2_ros.model.geometry import disp_to_depth, invert_intrinsics, scale_intrinsics, warp_image
 from monodepth2_ros.model.losses import (
     ReprojectionResult,
     combine_reprojection,
@@ -82,7 +82,11 @@ def downsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def view_synthesis(
-    sources: torch.Tensor, depth: torch.Tensor, T_source_target: torch.Tensor, K: torch.Tensor
+    sources: torch.Tensor,
+    depth: torch.Tensor,
+    T_source_target: torch.Tensor,
+    K: torch.Tensor,
+    inv_K: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Every source warped into the target view.
 
@@ -91,10 +95,12 @@ def view_synthesis(
         depth: (B, 1, H, W) target depth.
         T_source_target: (B, N, 4, 4).
         K: (B, 3, 3) intrinsics for H x W.
+        inv_K: its inverse when the caller has it (computed in closed form otherwise).
     Returns:
         (B, N, 3, H, W).
     """
-    inv_K = torch.linalg.inv(K)
+    if inv_K is None:
+        inv_K = invert_intrinsics(K)
     warped = [
         warp_image(sources[:, i], depth, T_source_target[:, i], K, inv_K) for i in range(sources.shape[1])
     ]
@@ -108,9 +114,10 @@ def reprojection_errors(
     T_source_target: torch.Tensor,
     K: torch.Tensor,
     config: LossConfig,
+    inv_K: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, N, H, W) photometric error of each warped source against the target (B, 3, H, W)."""
-    warped = view_synthesis(sources, depth, T_source_target, K)
+    warped = view_synthesis(sources, depth, T_source_target, K, inv_K)
     return torch.cat(
         [photometric_error(warped[:, i], target, config.ssim_weight, config.use_ssim) for i in range(warped.shape[1])],
         dim=1,
@@ -139,25 +146,12 @@ def _all_sources(batch: Batch, predictions: Predictions) -> tuple[torch.Tensor, 
     return torch.cat(images, dim=1), torch.cat(transforms, dim=1)
 
 
-def _predictions_finite(predictions: Predictions) -> bool:
-    """Whether every disparity and pose is finite (one host sync)."""
+def _predictions_finite(predictions: Predictions) -> torch.Tensor:
+    """0-dim bool tensor: every disparity and pose is finite (no host sync; the caller reads it once)."""
     checks = [torch.isfinite(d).all() for d in predictions.disparities]
     if predictions.T_source_target is not None:
         checks.append(torch.isfinite(predictions.T_source_target).all())
-    return bool(torch.stack(checks).all())
-
-
-def _non_finite_terms(predictions: Predictions, config: LossConfig) -> LossTerms:
-    nan = torch.tensor(float("nan"), device=predictions.disparities[0].device)
-    disparity = predictions.disparities[0].detach().float()
-    return LossTerms(
-        total=nan,
-        photometric=(nan,) * config.scales,
-        smoothness=(nan,) * config.scales,
-        automask_fraction=nan,
-        disparity=disparity,
-        automask=torch.zeros_like(disparity),
-    )
+    return torch.stack(checks).all()
 
 
 def losses_from_predictions(predictions: Predictions, batch: Batch, config: LossConfig) -> LossTerms:
@@ -172,6 +166,8 @@ def losses_from_predictions(predictions: Predictions, batch: Batch, config: Loss
         sources = sources.float()
         size = batch.image_size
         full_identity = identity_errors(target, sources, config) if config.automask else None
+        K_full = batch.K.float()
+        inv_K_full = invert_intrinsics(K_full)  # once per batch, in closed form (no host sync)
 
         totals, photometric, smoothness = [], [], []
         first: ReprojectionResult | None = None
@@ -180,15 +176,16 @@ def losses_from_predictions(predictions: Predictions, batch: Batch, config: Loss
             scale_size = tuple(disparity.shape[-2:])
             if config.multiscale == "full_resolution":
                 disp_warp = F.interpolate(disparity, size=size, mode="bilinear", align_corners=False)
-                target_s, sources_s, K_s, identity = target, sources, batch.K.float(), full_identity
+                target_s, sources_s, K_s, inv_K_s, identity = target, sources, K_full, inv_K_full, full_identity
             else:
                 disp_warp = disparity
                 target_s = downsample(target, scale_size)
                 sources_s = downsample(sources.flatten(0, 1), scale_size).view(*sources.shape[:3], *scale_size)
-                K_s = scale_intrinsics(batch.K.float(), size, scale_size)
+                K_s = scale_intrinsics(K_full, size, scale_size)
+                inv_K_s = invert_intrinsics(K_s)
                 identity = identity_errors(target_s, sources_s, config) if config.automask else None
             _, depth = disp_to_depth(disp_warp, config.min_depth, config.max_depth)
-            errors = reprojection_errors(target_s, sources_s, depth, T_source_target, K_s, config)
+            errors = reprojection_errors(target_s, sources_s, depth, T_source_target, K_s, config, inv_K_s)
             result = combine_reprojection(errors, identity, config.reprojection)
             if first is None:
                 first = result
@@ -215,9 +212,11 @@ def compute_losses(
 ) -> LossTerms:
     """Run the networks on the batch's (augmented) input and compute the loss.
 
-    Non-finite predictions give a NaN ``total`` without a graph, and the caller must skip the
-    step: back-propagating through ``grid_sample`` with NaN sampling positions is undefined (it
-    crashes the process on the CPU), and auto-masking could hide the NaN from the loss value.
+    Non-finite predictions give a NaN ``total``, and the caller must skip the step (not call
+    ``backward``): back-propagating through ``grid_sample`` with NaN sampling positions is
+    undefined (it crashes the process on the CPU), and auto-masking could hide the NaN from the
+    loss value. The check is folded into ``total`` on the device, so the caller's one read of
+    ``isfinite(total)`` is the step's only host synchronisation before ``backward``.
 
     Args:
         nets: a :class:`~monodepth2_ros.training.networks.MonodepthModel`, possibly wrapped by
@@ -227,6 +226,6 @@ def compute_losses(
         loss_fn: :func:`losses_from_predictions` or a compiled version of it.
     """
     predictions = nets(batch.target_aug, batch.sources_aug)
-    if not _predictions_finite(predictions):
-        return _non_finite_terms(predictions, config)
-    return loss_fn(predictions, batch, config)
+    terms = loss_fn(predictions, batch, config)
+    finite = _predictions_finite(predictions)
+    return replace(terms, total=torch.where(finite, terms.total, torch.full_like(terms.total, float("nan"))))

@@ -161,7 +161,7 @@ class Trainer:
         resume = find_resume_point(paths)
         # Weights come from the checkpoint on resume: skip (and do not require) the initial ones.
         model_config = config.model if resume is None else replace(config.model, pretrained=None, init=None)
-        self.model: MonodepthModel = build_model(model_config)
+        self.model: MonodepthModel = build_model(model_config, output_scales=config.loss.scales)
         if resume is not None:
             self._load_weights(resume)
         self.model.to(self.device)
@@ -206,6 +206,7 @@ class Trainer:
         self.logger = MetricsLogger(paths.metrics, enabled=self.context.is_main)
         self.step = 0
         self.epoch = 0
+        self.last_loss = math.nan  # the last step's loss, read on the host with its finiteness check
         self.batch_in_epoch = 0
         self.skipped_steps = 0
         self.best: dict[str, Any] | None = None
@@ -290,13 +291,20 @@ class Trainer:
         return autocast_context(self.device, self.precision)
 
     def _gradients_finite(self) -> bool:
+        """One host sync: every gradient's largest magnitude (``_foreach_norm``, inf-norm: no
+        overflow of a sum of squares, NaN kept) is finite."""
         grads = [p.grad for p in self.parameters if p.grad is not None]
         if not grads:
             return True
-        return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+        return bool(torch.isfinite(torch.stack(torch._foreach_norm(grads, float("inf")))).all())
 
     def train_step(self, batch: Batch) -> LossTerms:
-        """One optimiser step (skipped, and counted, when a gradient is NaN or Inf)."""
+        """One optimiser step (skipped, and counted, when a gradient is NaN or Inf).
+
+        The host waits for the device twice: once for the loss (finite on every rank? and its value,
+        read together into :attr:`last_loss`), once for the gradients' finiteness (GradScaler's own
+        check follows it, when the queue is already empty).
+        """
         batch = batch.to(self.device, channels_last=self.config.runtime.channels_last)
         self.optimizer.zero_grad(set_to_none=True)
         # The forward pass updates BatchNorm's running statistics: keep a copy to undo a bad step.
@@ -304,7 +312,9 @@ class Trainer:
         try:
             with self._autocast():
                 terms = compute_losses(self.nets, batch, self.config.loss, self.loss_fn)
-            if not self.context.all_true(bool(torch.isfinite(terms.total))):
+            finite = self.context.all_true_tensor(torch.isfinite(terms.total.detach()))
+            ok, self.last_loss = torch.stack([finite.float(), terms.total.detach().float()]).tolist()
+            if not ok:
                 self._skip_step("NaN/Inf loss or prediction", statistics)
                 return terms
             self.scaler.scale(terms.total).backward()
@@ -340,9 +350,12 @@ class Trainer:
     # ------------------------------------------------------------------------------ validation
 
     def validate(self) -> ValidationResult | None:
-        """Validate on rank 0 and update ``best/``; the other ranks wait."""
+        """Validate on rank 0 and update ``best/``; the other ranks wait (and stop if it fails)."""
+        return self.context.run_on_main(self._validate_on_main, "validating")
+
+    def _validate_on_main(self) -> ValidationResult | None:
         result = None
-        if self.context.is_main and self._validated_step != self.step:
+        if self._validated_step != self.step:
             epoch_sum, epoch_batches = self._epoch_loss
             if self.val_loader is not None:
                 result = validate(
@@ -368,7 +381,6 @@ class Trainer:
                 write_best(self.paths, self.model.depth_net, self.model.official_pose_net(), self.checkpoint_info, self.best)
                 self.logger.record("best", self.step, criterion=name, value=value, epoch=self.epoch)
             self._validated_step = self.step
-        self.context.barrier()
         return result
 
     # ------------------------------------------------------------------------------ loop
@@ -428,7 +440,7 @@ class Trainer:
                     self.step += 1
                     self.batch_in_epoch += 1
                     window_steps += 1
-                    loss = float(terms.total.detach())
+                    loss = self.last_loss
                     last_loss = loss
                     epoch_sum, epoch_batches = self._epoch_loss
                     if math.isfinite(loss):

@@ -203,8 +203,18 @@ def test_fp16_cuda_graph_backend_matches_eager_and_reuses_its_graph(tiny_checkpo
     np.testing.assert_array_equal(out, np.arange(12.0).reshape(3, 4))
 
 
+@pytest.fixture
+def no_tf32():
+    """True fp32 on CUDA for comparisons: cuDNN's convolutions default to TF32 (10-bit mantissa),
+    which alone moves a disparity by more than 1e-4; the onnxruntime backend follows the same flag."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_onnxruntime_on_cuda_binds_device_memory_or_falls_back(tiny_checkpoint, make_image):
+def test_onnxruntime_on_cuda_binds_device_memory_or_falls_back(tiny_checkpoint, make_image, no_tf32):
     pytest.importorskip("onnxruntime")
     image = make_image(64, 96)
     eager = DepthEstimator(tiny_checkpoint, InferenceConfig(device="cuda")).estimate(image).disparity

@@ -8,12 +8,14 @@ from monodepth2_ros.model.geometry import (
     axis_angle_to_matrix,
     backproject,
     denormalize_intrinsics,
+    invert_intrinsics,
     depth_to_disp,
     disp_to_depth,
     invert_transform,
     matrix_to_axis_angle,
     normalize_intrinsics,
     pixel_grid,
+    pixels_to_sampling_grid,
     pose_vec_to_mat,
     project,
     scale_intrinsics,
@@ -127,3 +129,32 @@ def test_warp_with_nan_depth_samples_the_border_and_backpropagates():
     assert torch.isfinite(warped).all()
     warped.sum().backward()
     assert torch.isfinite(image.grad).all()
+
+
+def test_closed_form_pinhole_inverse_equals_the_general_inverse():
+    generator = torch.Generator().manual_seed(3)
+    K = torch.zeros(6, 3, 3, dtype=torch.float64)
+    K[:, 0, 0] = 50 + 900 * torch.rand(6, generator=generator, dtype=torch.float64)
+    K[:, 1, 1] = 50 + 900 * torch.rand(6, generator=generator, dtype=torch.float64)
+    K[:, 0, 1] = torch.randn(6, generator=generator, dtype=torch.float64)  # skew
+    K[:, 0, 2] = 1000 * torch.rand(6, generator=generator, dtype=torch.float64)
+    K[:, 1, 2] = 400 * torch.rand(6, generator=generator, dtype=torch.float64)
+    K[:, 2, 2] = 1.0
+    torch.testing.assert_close(invert_intrinsics(K), torch.linalg.inv(K))
+    torch.testing.assert_close(invert_intrinsics(K_KITTI.float()), torch.linalg.inv(K_KITTI).float())
+    # any leading shape, and a gradient flows (the loss's per-scale intrinsics are differentiable inputs)
+    K_leaf = K.reshape(2, 3, 3, 3).clone().requires_grad_(True)
+    invert_intrinsics(K_leaf).sum().backward()
+    assert K_leaf.grad is not None and torch.isfinite(K_leaf.grad).all()
+
+
+def test_sampling_grid_maps_the_pixel_corners_to_minus_one_and_one():
+    height, width = 4, 6
+    pixels = pixel_grid(height, width)[:2].unsqueeze(0)
+    grid = pixels_to_sampling_grid(pixels, height, width)
+    assert grid.shape == (1, height, width, 2)
+    torch.testing.assert_close(grid[0, 0, 0], torch.tensor([-1.0, -1.0]))
+    torch.testing.assert_close(grid[0, -1, -1], torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(grid[0, 2, 3], torch.tensor([2 * 3 / 5 - 1, 2 * 2 / 3 - 1]))
+    # a one-pixel-wide image keeps finite coordinates
+    assert torch.isfinite(pixels_to_sampling_grid(pixel_grid(1, 1)[:2].unsqueeze(0), 1, 1)).all()

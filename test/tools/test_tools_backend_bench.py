@@ -69,3 +69,28 @@ def test_cpu_peak_formula_is_cores_times_clock_times_flops_per_cycle():
 def test_candidates_parse_and_default_to_the_eager_baseline_first():
     assert parse_candidates("eager_optimized:bf16, onnxruntime") == [("eager_optimized", "bf16"), ("onnxruntime", "fp32")]
     assert default_candidates(torch.device("cpu"))[0] == ("eager", "fp32")
+
+
+def test_peak_fraction_never_exceeds_one_and_is_the_achieved_share_below_the_peak():
+    from monodepth2_ros.tools.network_bench import PeakEstimate, peak_fraction
+
+    peak = PeakEstimate("fp32", None, measured_gflops=100.0, formula="measured")
+    # 1 GFLOP in 20 ms = 50 GFLOP/s: half the peak
+    assert peak_fraction(1e9, 20.0, peak) == pytest.approx(0.5)
+    # 1 GFLOP in 5 ms = 200 GFLOP/s, above a matmul measured too short: the peak was underestimated
+    assert peak_fraction(1e9, 5.0, peak) == 1.0
+    assert peak_fraction(1e9, 5.0, PeakEstimate("fp32", None, None, "unknown")) is None
+
+
+def test_matmul_timing_gives_one_time_per_run():
+    from monodepth2_ros.tools.network_bench import time_matmul
+
+    times = time_matmul(torch.device("cpu"), torch.float32, 64, runs=20)
+    assert len(times) == 20 and all(t > 0 for t in times)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_peak_is_timed_on_a_large_matmul_and_states_tf32():
+    peak = device_peak(torch.device("cuda", 0), "fp32")
+    assert peak.tf32 is torch.backends.cudnn.allow_tf32 and "TF32" in peak.formula and "20" in peak.formula
+    assert peak.measured_gflops > 1000  # any CUDA GPU of the last decade does 1 TFLOP/s on an 8192^2 product

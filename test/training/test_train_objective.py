@@ -212,3 +212,30 @@ def test_init_from_a_checkpoint_folder_loads_depth_and_pose(tiny_checkpoint):
             torch.testing.assert_close(value, other, msg=name)
     with pytest.raises(Exception, match="ResNet-18 depth network but model.num_layers is 50"):
         build_model(replace(ModelConfig(init=str(tiny_checkpoint)), num_layers=50))
+
+
+@pytest.mark.parametrize("multiscale", ["full_resolution", "per_scale"])
+def test_forward_and_loss_never_read_a_tensor_on_the_host(monkeypatch, multiscale):
+    """On a GPU each host read (``.item()``, ``bool(t)``, a tensor built from a list, the general
+    inverse's singularity check) stalls the CPU until the queue drains; the step reads once, after
+    the loss. Every such entry point raises here while the networks and the loss run."""
+    model = build_model(ModelConfig(), output_scales=2)
+    batch = _batch()
+    loss_config = LossConfig(scales=2, multiscale=multiscale)
+
+    def host_read(*args, **kwargs):
+        raise AssertionError("host synchronisation in the training forward pass")
+
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "new_tensor", "cpu", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, host_read)
+    monkeypatch.setattr(torch.linalg, "inv", host_read)
+    terms = compute_losses(model, batch, loss_config)
+    monkeypatch.undo()
+    assert math.isfinite(terms.total.item()) and len(terms.photometric) == 2
+
+
+def test_non_finite_predictions_give_a_nan_total_even_where_automasking_would_hide_them():
+    model = build_model(ModelConfig())
+    batch = _batch()
+    poisoned = Batch(**{**batch.__dict__, "target_aug": torch.full_like(batch.target_aug, float("nan"))})
+    assert math.isnan(compute_losses(model, poisoned, LossConfig()).total.item())

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.inference.backends import BACKENDS, HostStaging, build_runner, resolve_backend
 from monodepth2_ros.inference.device import resolve_device
-from monodepth2_ros.inference.preprocess import resize_to_network, rgb_to_tensor
+from monodepth2_ros.inference.preprocess import network_input, resize_to_network
 from monodepth2_ros.model.checkpoint import CheckpointInfo, LoadedCheckpoint, load_checkpoint
 from monodepth2_ros.model.constants import STEREO_SCALE
 from monodepth2_ros.model.geometry import MAX_DEPTH, MIN_DEPTH, disp_to_depth, pose_vec_to_mat, scale_intrinsics
@@ -181,7 +181,7 @@ class DepthEstimator:
             K: optional (3, 3) intrinsics of ``rgb``; returned rescaled to the output size.
             output_size: (height, width) of the depth; defaults to the input size.
         """
-        images = rgb_to_tensor(rgb, self.device)
+        images = network_input(rgb, *self.network_size, self.device)
         input_size = (rgb.shape[0], rgb.shape[1])
         output_size = tuple(output_size or input_size)
         disparity = self.predict_disparity(images)
@@ -223,7 +223,10 @@ class PoseEstimator:
 
     def estimate(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> RelativeMotion:
         """Motion from frame a (earlier) to frame b (later), two (H, W, 3) uint8 RGB frames."""
-        axis_angle, translation = self.predict_raw(rgb_to_tensor(rgb_a, self.device), rgb_to_tensor(rgb_b, self.device))
+        size = (self.info.height, self.info.width)
+        axis_angle, translation = self.predict_raw(
+            network_input(rgb_a, *size, self.device), network_input(rgb_b, *size, self.device)
+        )
         axis_angle = axis_angle.double().cpu()
         translation = translation.double().cpu() * self.scale
         T_b_a = pose_vec_to_mat(axis_angle, translation)[0].numpy()

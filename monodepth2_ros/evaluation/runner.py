@@ -354,7 +354,7 @@ def _odometry_pass(frames, gt_camera_poses: CameraPosesAt, config, motion_fn, ou
     files["trajectory_plot"] = out_dir / RESULT_FILES["trajectory_plot"]
     plot_trajectories(
         gt_poses[:, :3, 3], whole.alignment.poses[:, :3, 3], files["trajectory_plot"],
-        title=f"top-down, Sim(3)-aligned: ATE {whole.stats.rmse:.3f} m",
+        title=f"plane of the motion, Sim(3)-aligned: ATE {whole.stats.rmse:.3f} m",
     )
     return {"snippet_ate": snippets.as_dict(), "trajectory_ate": whole.as_dict(), "rpe": rpe.as_dict(), "frames": len(stamps)}
 

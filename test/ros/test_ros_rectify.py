@@ -119,6 +119,12 @@ def test_raw_distorted_input_gives_rectified_outputs(graph):
     np.testing.assert_array_equal(cloud[..., 3].view(np.uint32), pack_rgb(expected.rgb))
     assert not np.array_equal(expected.rgb, raw)
 
+    # The remap tables are built once per CameraInfo: the same CameraInfo again reuses them.
+    built = node.camera_input
+    graph.info_pub.publish(info_msg())
+    serve(graph, inboxes, raw_frame(seed=1), sec=6)
+    assert node.camera_input is built and node.geometry_changes == 0
+
     assert wait_until(lambda: any(
         "on (plumb_bob" in {kv.key: kv.value for s in m.status for kv in s.values}.get("rectification", "")
         for m in diagnostics.messages

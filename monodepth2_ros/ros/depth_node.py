@@ -324,15 +324,16 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
                 f"(distortion_model {model.distortion_model or 'none'!r}): {err}",
             )
             return None
-        previous = self._camera_input
+        previous, old_key = self._camera_input, self._camera_input_key
         self._camera_input, self._camera_input_key = camera_input, key
         if previous is None:
             self.get_logger().info(f"camera {width}x{height}: rectification {camera_input.describe()}")
         else:
             self._geometry_changes += 1
             old = previous.raw_camera
+            what = "camera changed" if old_key is None or old_key[:3] != key[:3] else "rectification changed"
             self.get_logger().info(
-                f"camera changed: {old.width}x{old.height} {old.distortion_model or 'pinhole'} -> {width}x{height} "
+                f"{what}: {old.width}x{old.height} {old.distortion_model or 'pinhole'} -> {width}x{height} "
                 f"{model.distortion_model or 'pinhole'}; rectification {camera_input.describe()}; "
                 "outputs, buffers and the cloud follow the new geometry"
             )

@@ -236,3 +236,22 @@ def test_an_unusable_camera_info_skips_frames_and_the_next_good_one_is_served(gr
     out = serve(graph, inboxes, raw_frame(seed=9), sec=23)
     np.testing.assert_allclose(np.array(out["depth/camera_info"].k).reshape(3, 3), P[:, :3])
     assert all(inbox.stamped(21) == [] and inbox.stamped(22) == [] for inbox in inboxes.values())
+
+
+def test_rectify_can_be_switched_off_at_run_time(graph):
+    from rclpy.parameter import Parameter
+
+    network = RecordingNetwork()
+    rosout = subscribe_rosout(graph)
+    node = add_node(graph, network)
+    inboxes = {topic: graph.subscribe(topic) for topic in ("depth", "depth/camera_info")}
+    send_camera_info(graph, node, info_msg())
+    assert list(serve(graph, inboxes, raw_frame(), sec=30)["depth/camera_info"].d) == [0.0] * 5
+    assert node.set_parameters([Parameter("rectify", value="false")])[0].successful
+    info = serve(graph, inboxes, raw_frame(seed=2), sec=31)["depth/camera_info"]
+    np.testing.assert_allclose(list(info.d), D)
+    np.testing.assert_allclose(np.array(info.k).reshape(3, 3), K)
+    raw_input = prepare_frame(raw_frame(seed=2), None, NETWORK_SIZE, torch.device("cpu")).images
+    assert torch.equal(network.inputs[-1], raw_input)
+    assert wait_until(lambda: len(node_logs(rosout, graph, "rectification changed")) == 1)
+    assert node_logs(rosout, graph, "camera changed") == []

@@ -9,6 +9,15 @@ import torch.nn.functional as F
 __all__ = ["rgb_to_tensor", "resize_to_network", "network_input", "network_image"]
 
 
+def _check_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        shape = getattr(rgb, "shape", None)
+        dtype = getattr(rgb, "dtype", type(rgb).__name__)
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got shape {shape} dtype {dtype}")
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ValueError(f"expected a non-empty image, got shape {rgb.shape}")
+
+
 def rgb_to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, H, W) float in [0, 1] on ``device``.
 
@@ -17,12 +26,7 @@ def rgb_to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     Raises:
         ValueError: not an (H, W, 3) uint8 array, or an empty one.
     """
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        shape = getattr(rgb, "shape", None)
-        dtype = getattr(rgb, "dtype", type(rgb).__name__)
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got shape {shape} dtype {dtype}")
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ValueError(f"expected a non-empty image, got shape {rgb.shape}")
+    _check_rgb(rgb)
     if not rgb.flags.writeable:  # e.g. a view of a message buffer; torch wants writable memory
         rgb = rgb.copy()
     tensor = torch.from_numpy(np.ascontiguousarray(rgb)).to(device, non_blocking=True)
@@ -47,7 +51,7 @@ def _resized_levels(rgb: np.ndarray, height: int, width: int, device: torch.devi
     frame is the same whether it is made here at once (nodes, infer, evaluate) or stored as 8 bits
     first and divided later (the training frame cache): bit for bit.
     """
-    rgb_to_tensor(rgb, torch.device("cpu"))  # the same checks and messages as the unresized path
+    _check_rgb(rgb)
     if not rgb.flags.writeable:
         rgb = rgb.copy()
     levels = torch.from_numpy(np.ascontiguousarray(rgb)).to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0).float()

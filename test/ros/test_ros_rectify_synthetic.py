@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from ros_harness import cloud_array, wait_until
 
+from monodepth2_ros.cli.main import main
 from monodepth2_ros.data.bag_reader import iter_messages, iter_serialized
 from monodepth2_ros.data.camera import CameraModel
 from monodepth2_ros.data.image_codec import image_to_array
@@ -21,7 +22,7 @@ from monodepth2_ros.inference.camera_input import CameraInput
 from monodepth2_ros.model.checkpoint import CheckpointInfo
 from monodepth2_ros.ros.depth_node import DepthNode
 from monodepth2_ros.synthetic import camera as synthetic_camera
-from monodepth2_ros.synthetic.bag import TOPIC_CAMERA_INFO, TOPIC_IMAGE, write_drive_bag
+from monodepth2_ros.synthetic.bag import TOPIC_CAMERA_INFO, TOPIC_IMAGE
 from monodepth2_ros.synthetic.config import SynthConfig
 from monodepth2_ros.synthetic.drive import SyntheticDrive
 from monodepth2_ros.synthetic.render import Renderer
@@ -74,14 +75,18 @@ def distorted_drive(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        config = SynthConfig(frames=1, width=WIDTH, height=HEIGHT, distortion=True)
-        bag = write_drive_bag(config, tmp_path_factory.mktemp("synth_distorted") / "drive", "mcap")
-        drive = SyntheticDrive(config)
+        bag = tmp_path_factory.mktemp("synth_distorted") / "drive"
+        status = main(["synth", "--out", str(bag), "--frames", "1", "--width", str(WIDTH), "--height", str(HEIGHT),
+                       "--distortion", "--device", "cpu", "--threads", "1"])
+        assert status == 0
+        # The same drive again, for its geometry: equal configs give identical worlds.
+        drive = SyntheticDrive(SynthConfig(frames=1, width=WIDTH, height=HEIGHT, distortion=True, device="cpu"))
         T_world_camera = drive.T_world_camera(0)
         info = next(iter(iter_messages(bag, TOPIC_CAMERA_INFO))).msg
         raw = image_to_array(next(iter(iter_messages(bag, TOPIC_IMAGE))).msg)
         camera = CameraModel.from_camera_info(info)
         assert camera.is_distorted
+        np.testing.assert_array_equal(raw, drive.render(T_world_camera)[0])  # the bag is this drive
         rectified = CameraInput(camera, (HEIGHT, WIDTH), rectify=True)
         raw_depth = drive.render(T_world_camera)[1]
         rectified_depth = _ray_cast_depth(drive, *_pinhole_rays(rectified.camera.K), T_world_camera)

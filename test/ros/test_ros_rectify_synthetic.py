@@ -26,8 +26,10 @@ from monodepth2_ros.synthetic.bag import TOPIC_CAMERA_INFO, TOPIC_IMAGE
 from monodepth2_ros.synthetic.config import SynthConfig
 from monodepth2_ros.synthetic.drive import SyntheticDrive
 from monodepth2_ros.synthetic.render import Renderer
+from monodepth2_ros.training.config import DataConfig
+from monodepth2_ros.training.frame_cache import open_frame_cache
 
-HEIGHT, WIDTH = 72, 240
+HEIGHT, WIDTH = 64, 224  # multiples of 32, so that training can read the same bag
 ON_SURFACE = 0.01  # median point-to-surface distance / depth
 
 
@@ -54,12 +56,14 @@ class GroundTruthDepthNetwork:
         self.scale = 1.0
         self.device = torch.device("cpu")
         self.precision = "fp32"
+        self.inputs: list[torch.Tensor] = []
 
     @property
     def network_size(self) -> tuple[int, int]:
         return HEIGHT, WIDTH
 
     def predict_disparity(self, images: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(images.clone())
         rgb = (images[0].permute(1, 2, 0) * 255.0).round().to(torch.uint8).numpy()
         return torch.from_numpy(1.0 / self._depth[rgb.tobytes()]).float()[None, None]
 
@@ -99,9 +103,11 @@ def distorted_drive(tmp_path_factory):
         torch.set_num_threads(threads)
 
 
-def _median_surface_distance(graph, distorted_drive, rectify: str) -> float:
-    bag, drive, T_world_camera, answers = distorted_drive
-    node = graph.add_node(DepthNode, GroundTruthDepthNetwork(answers), {"device": "cpu", "rectify": rectify})
+def _node_cloud(graph, distorted_drive, rectify: str) -> tuple[np.ndarray, GroundTruthDepthNetwork]:
+    """The node's cloud (H, W, 3) for the bag's frame, and the network double it ran."""
+    bag, _, _, answers = distorted_drive
+    network = GroundTruthDepthNetwork(answers)
+    node = graph.add_node(DepthNode, network, {"device": "cpu", "rectify": rectify})
     points = graph.subscribe("points")
     # The bag's own messages, as recorded (CDR), replayed over DDS.
     for message in iter_serialized(bag, [TOPIC_CAMERA_INFO]):
@@ -110,7 +116,12 @@ def _median_surface_distance(graph, distorted_drive, rectify: str) -> float:
     for message in iter_serialized(bag, [TOPIC_IMAGE]):
         graph.image_pub.publish(message.cdr)
     assert wait_until(lambda: len(points.messages) > 0)
-    cloud = cloud_array(points.messages[-1])[..., :3].astype(np.float64)
+    return cloud_array(points.messages[-1])[..., :3].astype(np.float64), network
+
+
+def _median_surface_distance(graph, distorted_drive, rectify: str) -> float:
+    _, drive, T_world_camera, _ = distorted_drive
+    cloud, _ = _node_cloud(graph, distorted_drive, rectify)
     valid = np.isfinite(cloud).all(axis=-1) & (cloud[..., 2] > 0)
     xyz = cloud[valid]
     # In the world: the camera centre and each point; the surface met on the way from one to the other.
@@ -133,3 +144,12 @@ def test_rectified_cloud_lies_on_the_ground_truth_surfaces(graph, distorted_driv
 
 def test_without_rectification_the_cloud_is_off_the_surfaces(graph, distorted_drive):
     assert _median_surface_distance(graph, distorted_drive, "false") > ON_SURFACE
+
+
+def test_the_node_feeds_the_network_what_training_stores_for_the_same_bag(graph, distorted_drive, tmp_path):
+    bag = distorted_drive[0]
+    _, network = _node_cloud(graph, distorted_drive, "auto")
+    config = DataConfig(bags=(str(bag),), height=HEIGHT, width=WIDTH)  # data.undistort: true by default
+    cache = open_frame_cache(config, tmp_path / "cache")
+    trained = torch.from_numpy(np.array(cache.images[0])).permute(2, 0, 1).float().div_(255.0)
+    assert torch.equal(network.inputs[-1][0], trained)

@@ -44,8 +44,8 @@ class FrameRectifier:
         self._report = report
         self._reject = reject
         self._log_info = log_info
-        self._model: CameraModel | None = None
-        self._error: str | None = None
+        # (calibration, error of the last CameraInfo): swapped as one tuple by the callback thread.
+        self._state: tuple[CameraModel | None, str | None] = (None, None)
         self._camera_input: CameraInput | None = None
         self._key: tuple[Any, ...] | None = None
         self.geometry_changes = 0
@@ -53,7 +53,7 @@ class FrameRectifier:
     @property
     def camera(self) -> CameraModel | None:
         """The latest usable calibration (None: none yet, uncalibrated, or the last one was invalid)."""
-        return self._model
+        return self._state[0]
 
     @property
     def camera_input(self) -> CameraInput | None:
@@ -62,10 +62,11 @@ class FrameRectifier:
 
     def describe(self) -> str:
         """The diagnostics' ``rectification`` value."""
-        if self._error is not None:
-            return f"waiting (invalid CameraInfo: {self._error})"
+        model, error = self._state
+        if error is not None:
+            return f"waiting (invalid CameraInfo: {error})"
         if self._camera_input is None:
-            return "off (no calibration)" if self._model is None else "off"
+            return "off (no calibration)" if model is None else "off"
         return self._camera_input.describe()
 
     def on_camera_info(self, msg: Any) -> None:
@@ -73,7 +74,7 @@ class FrameRectifier:
         try:
             model = CameraModel.from_camera_info(msg)
         except UncalibratedCameraError:
-            self._model, self._error = None, None  # nothing to rectify with: frames pass unchanged
+            self._state = (None, None)  # nothing to rectify with: frames pass unchanged
             return
         except DatasetError as err:
             self._report(
@@ -82,9 +83,9 @@ class FrameRectifier:
                 f"{str(getattr(msg, 'distortion_model', ''))!r}, {len(getattr(msg, 'd', ()))} coefficients): {err}; "
                 "images are skipped until a valid CameraInfo arrives",
             )
-            self._model, self._error = None, str(err)
+            self._state = (None, str(err))
             return
-        self._model, self._error = model, None
+        self._state = (model, None)
 
     def frame(self, rgb: np.ndarray, mode: str) -> tuple[np.ndarray | None, bool]:
         """(the frame to use, whether the geometry changed since the last frame); None: rejected.
@@ -92,10 +93,10 @@ class FrameRectifier:
         Args:
             mode: the ``rectify`` parameter.
         """
-        if self._error is not None:
-            self._reject("bad_camera_info", f"dropping image: the last CameraInfo on {self._info_topic} is invalid ({self._error})")
+        model, error = self._state
+        if error is not None:
+            self._reject("bad_camera_info", f"dropping image: the last CameraInfo on {self._info_topic} is invalid ({error})")
             return None, False
-        model = self._model
         height, width = rgb.shape[:2]
         if model is None or not rectification_wanted(mode, model):
             changed = self._camera_input is not None

@@ -30,7 +30,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from monodepth2_ros.data import (
     BagImageStream,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from pose_harness import feed, pose_node, subscribe, wait_for_subscribers
 from ros_harness import image_msg, wait_until
@@ -38,6 +39,7 @@ def _images(count: int, height: int, width: int, start_sec: int):
 def test_pose_node_rectifies_and_follows_a_camera_change(graph):
     network = RecordingPoseNetwork()
     node = pose_node(graph, network, static_threshold=0.0)
+    diagnostics = graph.subscribe("diagnostics", DiagnosticArray)
     odom = subscribe(graph, "odom", Odometry)
     wait_for_subscribers(node, "odom")
     first_info = info_msg()
@@ -64,6 +66,10 @@ def test_pose_node_rectifies_and_follows_a_camera_change(graph):
     second_input = CameraInput(CameraModel.from_camera_info(second_info), (64, 96), rectify=True)
     np.testing.assert_array_equal(new_pairs[0][1], second_input.rectify_image(raw_frame(64, 96, seed=7)))
     assert wait_until(lambda: any(m.header.stamp.sec == 201 for m in odom.messages))
+    assert wait_until(lambda: any(
+        {kv.key: kv.value for s in m.status for kv in s.values}.get("rectification", "").startswith("on (equidistant")
+        for m in list(diagnostics.messages)
+    ), timeout=5.0)
 
 
 def test_pose_node_skips_frames_of_an_invalid_camera_info(graph):

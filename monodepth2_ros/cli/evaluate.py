@@ -11,6 +11,7 @@ from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.evaluation.runner import EvaluationConfig, evaluate_bag, evaluate_image_folder
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
 from monodepth2_ros.inference.backends import ALL_PRECISIONS, BACKENDS
+from monodepth2_ros.inference.camera_input import RECTIFY_MODES
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
 
@@ -44,6 +45,15 @@ def register(subparsers) -> None:
     parser.add_argument("--gt-depth-npz", default=None, help="gt_depths.npz (key 'data', one map per image in file order)")
     parser.add_argument("--gt-poses", default=None, help="camera poses: TUM (matched by time) or KITTI (one per image)")
     parser.add_argument("--rate", type=float, default=10.0, help="frame rate of --images without timestamped names")
+    parser.add_argument(
+        "--calibration", default=None,
+        help="camera calibration of --images (camera_calibration YAML with D, K text, KITTI calib); default: one in the folder",
+    )
+    parser.add_argument(
+        "--rectify", default="auto", choices=RECTIFY_MODES,
+        help="undistort frames as the nodes and training do (auto: when the calibration has distortion); "
+        "ground-truth depth on the raw grid is mapped to the rectified grid",
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
     parser.add_argument("--image-topic", default=None)
@@ -90,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         median_scaling=not args.metric,
         garg_crop=args.garg_crop,
         max_frames=args.max_frames,
+        rectify=args.rectify,
     )
     with tqdm(desc="evaluate", unit="frame", disable=None) as bar:
         if args.bag:
@@ -100,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             result = evaluate_image_folder(
                 args.images, Path(args.out), config, depth_fn if args.gt_depth_npz else None,
                 motion_fn if args.gt_poses else None, args.gt_depth_npz, args.gt_poses, args.rate, progress=bar.update,
+                calibration=args.calibration,
             )
     print(result.files["markdown"].read_text())
     for name, path in result.files.items():

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from monodepth2_ros.data.camera import CameraModel, load_camera_file, save_camera_yaml
 from monodepth2_ros.data.folder_reader import IMAGE_SUFFIXES, read_image_file
 from monodepth2_ros.data.paths import natural_key
 from monodepth2_ros.errors import ConfigError, DatasetError, MissingInputError
@@ -19,6 +20,7 @@ from monodepth2_ros.evaluation.pose_io import Trajectory, write_tum_trajectory
 from monodepth2_ros.evaluation.trajectory import integrate_relative
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
 from monodepth2_ros.inference.backends import ALL_PRECISIONS, BACKENDS
+from monodepth2_ros.inference.camera_input import RECTIFY_MODES, CameraInput, rectification_wanted
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
 
@@ -30,11 +32,15 @@ EXAMPLES = """examples:
   monodepth2 infer --weights models/mono+stereo_640x192 frame.png --out results
   monodepth2 infer drive/images --out results --post-process
   monodepth2 infer --pose --rate 10 drive/images --out results   (adds trajectory.txt)
+  monodepth2 infer --calibration camera.yaml raw_images/ --out results   (rectified, adds camera_rect.yaml)
 """
 
 POSE_AXISANGLE_FILE = "pose_axisangle.npy"
 POSE_TRANSLATION_FILE = "pose_translation.npy"
 TRAJECTORY_FILE = "trajectory.txt"
+RECTIFIED_CAMERA_FILE = "camera_rect.yaml"
+# An image of another size than the calibration is accepted when the aspect ratios agree this closely.
+ASPECT_RATIO_TOLERANCE = 0.01
 
 
 def register(subparsers) -> None:
@@ -61,6 +67,15 @@ def register(subparsers) -> None:
     parser.add_argument("--pose", action="store_true", help="also run the pose network over consecutive inputs")
     parser.add_argument("--rate", type=float, default=10.0, help="frame rate for trajectory.txt stamps (Hz)")
     parser.add_argument("--colormap", default="magma", help="colour map of the depth PNGs")
+    parser.add_argument(
+        "--calibration", default=None,
+        help="camera calibration of the images (camera_calibration YAML with D): they are rectified as the "
+        "nodes and training do, and the depth is on the rectified grid (its camera in camera_rect.yaml)",
+    )
+    parser.add_argument(
+        "--rectify", default="auto", choices=RECTIFY_MODES,
+        help="with --calibration: auto rectifies when it has distortion (default), true always, false never",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.set_defaults(func=run)
 
@@ -126,7 +141,13 @@ def run(args: argparse.Namespace) -> int:
     planned = [p for image in images for p in InferOutputs.for_image(out, image).paths()]
     if args.pose:
         planned += [out / POSE_AXISANGLE_FILE, out / POSE_TRANSLATION_FILE, out / TRAJECTORY_FILE]
+    calibration = None
+    if args.calibration is not None:
+        calibration = load_camera_file(args.calibration)
+        if rectification_wanted(args.rectify, calibration):
+            planned.append(out / RECTIFIED_CAMERA_FILE)
     _check_overwrite(planned, args.force)
+    camera_inputs: dict[tuple[int, int], CameraInput] = {}
 
     config = InferenceConfig(device=args.device, precision=args.precision, backend=args.backend, post_process=args.post_process, scale=args.scale)
     checkpoint = load_checkpoint(resolve_weights(args.weights), load_pose=True if args.pose else False)
@@ -142,7 +163,12 @@ def run(args: argparse.Namespace) -> int:
         except DatasetError as err:
             _LOG.warning("skipping %s", err)
             continue
-        prediction = depth_estimator.estimate(rgb)
+        camera_input = None
+        if calibration is not None:
+            camera_input = _camera_input(camera_inputs, calibration, args.rectify, rgb.shape[:2], image_path)
+            if camera_input.rectified and not (out / RECTIFIED_CAMERA_FILE).exists():
+                save_camera_yaml(camera_input.camera, out / RECTIFIED_CAMERA_FILE, camera_name="rectified")
+        prediction = depth_estimator.estimate(rgb, camera_input=camera_input)
         outputs = InferOutputs.for_image(out, image_path)
         np.save(outputs.disparity, prediction.disparity.astype(np.float32))
         np.save(outputs.depth, prediction.depth.astype(np.float32))
@@ -152,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
             if previous is not None:
                 if previous.shape != rgb.shape:
                     raise DatasetError(f"{image_path} is {rgb.shape[1]}x{rgb.shape[0]}, unlike the previous image; --pose needs one camera")
-                motion = pose_estimator.estimate(previous, rgb)
+                motion = pose_estimator.estimate(previous, rgb, camera_input=camera_input)
                 axis_angles.append(motion.axis_angle)
                 translations.append(motion.translation / pose_estimator.scale)
                 steps.append(motion.T_a_b)
@@ -163,6 +189,22 @@ def run(args: argparse.Namespace) -> int:
         _write_pose_outputs(out, axis_angles, translations, steps, args.rate)
     print(f"wrote depth for {len(used)} image(s) to {out}")
     return 0
+
+
+def _camera_input(
+    cache: dict[tuple[int, int], CameraInput], calibration: CameraModel, mode: str, size: tuple[int, int], image: Path
+) -> CameraInput:
+    """The rectification of images of this size (maps built once per size)."""
+    if size not in cache:
+        height, width = size
+        aspect = calibration.width / calibration.height
+        if abs(width / height - aspect) > ASPECT_RATIO_TOLERANCE * aspect:
+            raise DatasetError(
+                f"{image} is {width}x{height} but the calibration is for {calibration.width}x{calibration.height} "
+                "(another aspect ratio); expected the calibration of these images"
+            )
+        cache[size] = CameraInput(calibration, size, rectification_wanted(mode, calibration))
+    return cache[size]
 
 
 def _write_pose_outputs(out: Path, axis_angles, translations, steps, rate_hz: float) -> None:

@@ -98,6 +98,17 @@ class Undistorter:
                 f"OpenCV cannot build undistortion maps for {camera}: {err}"
             ) from err
 
+    def float_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(H', W') float32 raw-image x and y of every output pixel (identity grid when no remap).
+
+        The exact source positions, e.g. to carry ground-truth depth to the output grid (nearest).
+        """
+        height, width = self.camera.height, self.camera.width
+        if self._maps is None:
+            grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
+            return grid_x, grid_y
+        return cv2.convertMaps(self._maps[0], self._maps[1], cv2.CV_32FC1)
+
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """Undistort one (H, W, C) image of the raw camera's size -> (H', W', C) of :attr:`camera`."""
         if rgb.shape[:2] != (self.source.height, self.source.width):

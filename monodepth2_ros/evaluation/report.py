@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from monodepth2_ros.evaluation.colorize import colorize_depth
+from monodepth2_ros.evaluation.plot_plane import motion_plane
 from monodepth2_ros.evaluation.depth_metrics import (
     METRIC_NAMES,
     DepthMetrics,
@@ -197,8 +198,9 @@ def plot_trajectories(
     path: str | os.PathLike[str],
     title: str = "",
     labels: tuple[str, str] = ("ground truth", "prediction"),
-) -> None:
-    """Top-down view (x vs y of the world/odom frame, equal aspect) of aligned trajectories, as PNG.
+    frame: str = "auto",
+) -> Any:
+    """Aligned trajectories drawn in the plane their motion spans (equal aspect), as PNG.
 
     Args:
         gt_xyz: (N, 3) ground-truth positions, metres, or None to draw the prediction alone.
@@ -206,27 +208,37 @@ def plot_trajectories(
         path: output ``.png``.
         title: figure title.
         labels: legend entries for ground truth and prediction.
+        frame: the plane (see :func:`~monodepth2_ros.evaluation.plot_plane.motion_plane`): ``auto``
+            (principal axes of the ground truth, else of the prediction), ``optical`` (x-z) or
+            ``z_up`` (x-y). The axis labels say which directions are drawn.
+    Returns:
+        The matplotlib Figure (its lines hold the plotted plane coordinates).
     A circle marks each trajectory's start.
     """
     from matplotlib.figure import Figure
 
     pred_xyz = _xyz("pred_xyz", pred_xyz)
+    if gt_xyz is not None:
+        gt_xyz = _xyz("gt_xyz", gt_xyz)
+    plane = motion_plane(gt_xyz if gt_xyz is not None else pred_xyz, frame)
     figure = Figure(figsize=_TRAJECTORY_SIZE_IN)
     axes = figure.add_subplot(1, 1, 1)
     if gt_xyz is not None:
-        gt_xyz = _xyz("gt_xyz", gt_xyz)
-        axes.plot(gt_xyz[:, 0], gt_xyz[:, 1], color="black", linewidth=1.5, label=labels[0])
-        axes.plot(gt_xyz[0, 0], gt_xyz[0, 1], "o", color="black", markersize=7)
-    axes.plot(pred_xyz[:, 0], pred_xyz[:, 1], color="tab:red", linewidth=1.2, label=labels[1])
-    axes.plot(pred_xyz[0, 0], pred_xyz[0, 1], "o", color="tab:red", markersize=5, label="start")
+        gt_2d = plane.project(gt_xyz)
+        axes.plot(gt_2d[:, 0], gt_2d[:, 1], color="black", linewidth=1.5, label=labels[0])
+        axes.plot(gt_2d[0, 0], gt_2d[0, 1], "o", color="black", markersize=7)
+    pred_2d = plane.project(pred_xyz)
+    axes.plot(pred_2d[:, 0], pred_2d[:, 1], color="tab:red", linewidth=1.2, label=labels[1])
+    axes.plot(pred_2d[0, 0], pred_2d[0, 1], "o", color="tab:red", markersize=5, label="start")
     axes.set_aspect("equal", adjustable="datalim")
-    axes.set_xlabel("x [m]")
-    axes.set_ylabel("y [m]")
+    axes.set_xlabel(plane.labels[0])
+    axes.set_ylabel(plane.labels[1])
     axes.grid(True, linewidth=0.5, alpha=0.5)
     axes.legend(loc="best")
     if title:
         axes.set_title(title)
     _save_figure(figure, path)
+    return figure
 
 
 def _as_display_image(image: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from monodepth2_ros.data.bag_reader import BagImageStream, list_topics, resolve_bag_paths
+from monodepth2_ros.data.camera import CameraModel
 from monodepth2_ros.data.folder_reader import FolderImageStream
 from monodepth2_ros.data.frame import Frame
 from monodepth2_ros.errors import DatasetError, MissingInputError
@@ -37,6 +38,7 @@ from monodepth2_ros.evaluation.trajectory import (
     snippet_ate,
     trajectory_ate,
 )
+from monodepth2_ros.inference.camera_input import CameraInput, rectification_wanted
 
 __all__ = [
     "EvaluationConfig",
@@ -73,6 +75,9 @@ class EvaluationConfig:
         max_frames: stop after this many frames (None: all).
         stamp_tolerance_ns: how far a ground-truth stamp may be from its frame's.
         panel_frames: how many frames get an image | depth | error panel.
+        rectify: ``auto`` (a camera with distortion), ``true`` or ``false``: frames are rectified
+            as the nodes and training do, and ground-truth depth of the raw pixel grid is carried
+            to the rectified grid (nearest raw pixel, invalid outside) before scoring.
     """
 
     image_topic: str | None = None
@@ -87,6 +92,7 @@ class EvaluationConfig:
     max_frames: int | None = None
     stamp_tolerance_ns: int = 5_000_000
     panel_frames: int = 3
+    rectify: str = "auto"
 
 
 @dataclass
@@ -192,17 +198,20 @@ def evaluate_bag(
     paths = resolve_bag_paths(bags)
     topics = {t.name for t in list_topics(paths)}
     stream = BagImageStream(paths, config.image_topic, config.camera_info_topic, require_camera_info=False)
+    camera_input = _camera_input(stream.camera, config)
+    if camera_input is not None:
+        stream = BagImageStream(paths, stream.image_topic, stream.camera_info_topic, undistort=True)
     gt_depths = None
     if depth_fn is not None and config.gt_depth_topic:
         if config.gt_depth_topic not in topics:
             raise DatasetError(f"ground-truth depth topic {config.gt_depth_topic} is not in {paths[0]}; topics: {', '.join(sorted(topics))}")
-        gt_depths = lambda: iter_gt_depth(paths, config.gt_depth_topic)  # noqa: E731
+        gt_depths = _on_output_grid(lambda: iter_gt_depth(paths, config.gt_depth_topic), camera_input)
     gt_poses = None
     if gt_poses_file is not None:
         gt_poses = poses_from_file(gt_poses_file, config.stamp_tolerance_ns)
     elif motion_fn is not None and config.gt_odom_topic:
         gt_poses = _bag_camera_poses(paths, config)
-    source = {"bags": [str(p) for p in paths], "image_topic": stream.image_topic}
+    source = {"bags": [str(p) for p in paths], "image_topic": stream.image_topic, "rectification": _rectification_record(camera_input)}
     return evaluate_sequence(lambda: iter(stream), out_dir, config, depth_fn, motion_fn, gt_depths, gt_poses, progress, extra_depth_rows, source)
 
 
@@ -216,22 +225,54 @@ def evaluate_image_folder(
     gt_poses_file: str | Path | None = None,
     rate_hz: float = 10.0,
     progress: Callable[[int], None] | None = None,
+    calibration: str | Path | CameraModel | None = None,
 ) -> EvaluationResult:
     """Evaluate on an image folder (e.g. the KITTI Eigen split's images) with file ground truth.
 
     Args:
+        calibration: the camera (a camera_calibration YAML with D, ...); None looks in the folder.
         gt_depth_npz: ``gt_depths.npz`` as the KITTI tools export it: key ``data``, one depth map
             per image, in the folder's (natural) file order.
         gt_poses_file: camera poses, TUM (matched by time) or KITTI (one line per image).
     """
-    stream = FolderImageStream(folder, rate_hz=rate_hz, require_camera_info=False)
+    stream = FolderImageStream(folder, camera=calibration, rate_hz=rate_hz, require_camera_info=calibration is not None)
+    camera_input = _camera_input(stream.camera, config)
+    if camera_input is not None:
+        stream = FolderImageStream(folder, camera=stream.camera, rate_hz=rate_hz, undistort=True)
     gt_depths = None
     if depth_fn is not None and gt_depth_npz is not None:
         depths = _load_gt_npz(gt_depth_npz, len(stream))
-        gt_depths = lambda: iter(zip(stream.stamps_ns, depths))  # noqa: E731
+        gt_depths = _on_output_grid(lambda: iter(zip(stream.stamps_ns, depths)), camera_input)
     gt_poses = poses_from_file(gt_poses_file, config.stamp_tolerance_ns) if gt_poses_file is not None else None
-    source = {"images": str(folder)}
+    source = {"images": str(folder), "rectification": _rectification_record(camera_input)}
     return evaluate_sequence(lambda: iter(stream), out_dir, config, depth_fn, motion_fn, gt_depths, gt_poses, progress, None, source)
+
+
+def _camera_input(camera: CameraModel | None, config: EvaluationConfig) -> CameraInput | None:
+    """The rectification of the nodes and training for this camera, or None when frames stay raw."""
+    if not rectification_wanted(config.rectify, camera):
+        return None
+    return CameraInput(camera, (camera.height, camera.width), rectify=True)
+
+
+def _on_output_grid(gt_depths: StampedDepths, camera_input: CameraInput | None) -> StampedDepths:
+    """Ground truth of the raw pixel grid carried to the rectified grid (nearest, NaN outside)."""
+    if camera_input is None:
+        return gt_depths
+    return lambda: ((stamp, camera_input.rectify_depth(depth)) for stamp, depth in gt_depths())
+
+
+def _rectification_record(camera_input: CameraInput | None) -> dict:
+    if camera_input is None:
+        return {"rectified": False}
+    raw = camera_input.raw_camera
+    return {
+        "rectified": True,
+        "distortion_model": raw.distortion_model,
+        "D": raw.D.tolist(),
+        "rectified_K": camera_input.camera.K.tolist(),
+        "ground_truth": "raw-grid depth mapped to the rectified grid (nearest raw pixel, invalid outside)",
+    }
 
 
 def _load_gt_npz(path: str | Path, count: int) -> list[np.ndarray]:
@@ -313,13 +354,21 @@ def _odometry_pass(frames, gt_camera_poses: CameraPosesAt, config, motion_fn, ou
     files["trajectory_plot"] = out_dir / RESULT_FILES["trajectory_plot"]
     plot_trajectories(
         gt_poses[:, :3, 3], whole.alignment.poses[:, :3, 3], files["trajectory_plot"],
-        title=f"top-down, Sim(3)-aligned: ATE {whole.stats.rmse:.3f} m",
+        title=f"plane of the motion, Sim(3)-aligned: ATE {whole.stats.rmse:.3f} m",
     )
     return {"snippet_ate": snippets.as_dict(), "trajectory_ate": whole.as_dict(), "rpe": rpe.as_dict(), "frames": len(stamps)}
 
 
 def _markdown(figures: dict, rows) -> str:
     parts = ["# Evaluation", ""]
+    rectification = figures.get("rectification", {})
+    if rectification.get("rectified"):
+        parts += [
+            f"Frames rectified ({rectification['distortion_model']} lens, as the nodes and training do); "
+            "ground-truth depth given on the raw pixel grid was mapped to the rectified grid (nearest raw "
+            "pixel, invalid outside) before scoring.",
+            "",
+        ]
     if rows:
         mode = "median-scaled" if figures["config"]["median_scaling"] else "metric"
         parts += [f"## Depth ({mode})", "", depth_metrics_table(rows), ""]

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.inference.backends import BACKENDS, HostStaging, build_runner, resolve_backend
+from monodepth2_ros.inference.camera_input import CameraInput, prepare_frame
 from monodepth2_ros.inference.device import resolve_device
-from monodepth2_ros.inference.preprocess import resize_to_network, rgb_to_tensor
+from monodepth2_ros.inference.preprocess import resize_to_network
 from monodepth2_ros.model.checkpoint import CheckpointInfo, LoadedCheckpoint, load_checkpoint
 from monodepth2_ros.model.constants import STEREO_SCALE
 from monodepth2_ros.model.geometry import MAX_DEPTH, MIN_DEPTH, disp_to_depth, pose_vec_to_mat, scale_intrinsics
@@ -175,19 +176,27 @@ class DepthEstimator:
         return self.scale / scaled_disp
 
     def estimate(
-        self, rgb: np.ndarray, K: np.ndarray | None = None, output_size: tuple[int, int] | None = None
+        self,
+        rgb: np.ndarray,
+        K: np.ndarray | None = None,
+        output_size: tuple[int, int] | None = None,
+        camera_input: CameraInput | None = None,
     ) -> DepthPrediction:
         """Depth for one (H, W, 3) uint8 RGB frame.
 
         Args:
-            rgb: the frame.
-            K: optional (3, 3) intrinsics of ``rgb``; returned rescaled to the output size.
+            rgb: the frame (raw when ``camera_input`` rectifies it).
+            K: optional (3, 3) intrinsics of ``rgb``; returned rescaled to the output size. With a
+                ``camera_input`` its output camera's K is used.
             output_size: (height, width) of the depth; defaults to the input size.
+            camera_input: the camera's rectification; the depth is then on the rectified grid.
         """
-        images = rgb_to_tensor(rgb, self.device)
-        input_size = (rgb.shape[0], rgb.shape[1])
+        prepared = prepare_frame(rgb, camera_input, self.network_size, self.device)
+        if prepared.camera is not None:
+            K = prepared.camera.K
+        input_size = (prepared.rgb.shape[0], prepared.rgb.shape[1])
         output_size = tuple(output_size or input_size)
-        disparity = self.predict_disparity(images)
+        disparity = self.predict_disparity(prepared.images)
         depth = self.disparity_to_depth(disparity, output_size)
         K_out = None
         if K is not None:
@@ -224,9 +233,14 @@ class PoseEstimator:
         axis_angle, translation = self.runner(frame_a, frame_b)
         return axis_angle[:, 0, 0], translation[:, 0, 0]
 
-    def estimate(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> RelativeMotion:
-        """Motion from frame a (earlier) to frame b (later), two (H, W, 3) uint8 RGB frames."""
-        axis_angle, translation = self.predict_raw(rgb_to_tensor(rgb_a, self.device), rgb_to_tensor(rgb_b, self.device))
+    def estimate(self, rgb_a: np.ndarray, rgb_b: np.ndarray, camera_input: CameraInput | None = None) -> RelativeMotion:
+        """Motion from frame a (earlier) to frame b (later), two (H, W, 3) uint8 RGB frames
+        (raw when ``camera_input`` rectifies them)."""
+        size = (self.info.height, self.info.width)
+        axis_angle, translation = self.predict_raw(
+            prepare_frame(rgb_a, camera_input, size, self.device).images,
+            prepare_frame(rgb_b, camera_input, size, self.device).images,
+        )
         axis_angle = axis_angle.double().cpu()
         translation = translation.double().cpu() * self.scale
         T_b_a = pose_vec_to_mat(axis_angle, translation)[0].numpy()

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from monodepth2_ros.errors import ConfigError, DatasetError
-from monodepth2_ros.inference.preprocess import resize_to_network, rgb_to_tensor
+from monodepth2_ros.inference import preprocess
 
 __all__ = [
     "DEFAULT_CALIBRATION_FRAMES",
@@ -43,8 +43,9 @@ _SYNTHETIC_SEED = 7
 
 
 def network_input(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (1, 3, height, width) float32 in [0, 1], resized as inference does."""
-    return resize_to_network(rgb_to_tensor(rgb, torch.device("cpu")), height, width).numpy()
+    """(H, W, 3) uint8 RGB -> (1, 3, height, width) float32 in [0, 1]: the network input of the nodes,
+    ``infer`` and training (:func:`monodepth2_ros.inference.preprocess.network_input`), on the CPU."""
+    return preprocess.network_input(rgb, height, width, torch.device("cpu")).numpy()
 
 
 def synthetic_frames(count: int, height: int, width: int, seed: int = _SYNTHETIC_SEED) -> list[np.ndarray]:

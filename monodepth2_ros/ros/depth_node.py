@@ -33,6 +33,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from monodepth2_ros.data.camera import CameraModel, UncalibratedCameraError
 from monodepth2_ros.errors import ConfigError, DatasetError
 from monodepth2_ros.evaluation.colorize import colorize_depth
+from monodepth2_ros.inference.camera_input import CameraInput, prepare_frame, rectification_wanted
 from monodepth2_ros.inference.estimators import DepthEstimator
 from monodepth2_ros.inference.pointcloud import (
     POINT_STEP,
@@ -42,7 +43,6 @@ from monodepth2_ros.inference.pointcloud import (
     fill_cloud,
     mask_depth_range,
 )
-from monodepth2_ros.inference.preprocess import rgb_to_tensor
 from monodepth2_ros.inference.scale import OBSERVES_DEPTH, OBSERVES_MOTION, ScaleSource, make_scale_source
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.geometry import scale_intrinsics
@@ -95,6 +95,8 @@ TOPIC_POINTS = "points"
 
 # A CameraInfo for another size is scaled to the image when the aspect ratios agree this closely.
 ASPECT_RATIO_TOLERANCE = 0.01
+# depth/camera_info of rectified outputs: plumb_bob with D = 0, as image_proc publishes for image_rect.
+RECTIFIED_DISTORTION_MODEL = "plumb_bob"
 # Outputs keep only the newest message: a late subscriber wants the current depth, not a backlog.
 OUTPUT_QUEUE_DEPTH = 1
 
@@ -115,6 +117,7 @@ class _CameraState:
 
     model: CameraModel | None = None
     uncalibrated: bool = False
+    error: str | None = None  # the last CameraInfo was unusable: frames wait for a good one
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,10 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         self._runtime = RuntimeParameters(self, params, self._estimator.info, self._make_scale)
         self._camera = _CameraState()
         self._warned_uncalibrated = False
+        # Built in the worker for one (calibration, image size, rectify); reused until one changes.
+        self._camera_input: CameraInput | None = None
+        self._camera_input_key: tuple[Any, ...] | None = None
+        self._geometry_changes = 0
         self._depth_buffer = MessageBuffer()
         self._colored_buffer = MessageBuffer()
         self._cloud_buffer = MessageBuffer()
@@ -209,6 +216,16 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         """The calibration in use (None before any, or while the camera publishes an uncalibrated one)."""
         return self._camera.model
 
+    @property
+    def camera_input(self) -> CameraInput | None:
+        """The rectification and output camera of the last processed frame (None before one)."""
+        return self._camera_input
+
+    @property
+    def geometry_changes(self) -> int:
+        """Times the camera's size or calibration changed mid-stream and the geometry was rebuilt."""
+        return self._geometry_changes
+
     # ------------------------------------------------------------------------------------------
     # callbacks: cheap, never block on inference
 
@@ -253,22 +270,34 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             self._camera = _CameraState(uncalibrated=True)
             return
         except DatasetError as err:
-            kept = "keeping the previous calibration" if self._camera.model is not None else "no calibration yet"
+            model_name = str(getattr(msg, "distortion_model", ""))
             self._reporter.report(
                 "bad_camera_info",
-                f"ignoring CameraInfo on {self._info_topic}: {err}; expected finite K (and P) for the image size; {kept}",
+                f"ignoring CameraInfo on {self._info_topic} (distortion_model {model_name!r}, "
+                f"{len(getattr(msg, 'd', ()))} coefficients): {err}; expected finite K, D and P with the "
+                "coefficient count of the model; images are skipped until a valid CameraInfo arrives",
             )
+            self._camera = _CameraState(error=str(err))
             return
         self._camera = _CameraState(model=model)
 
     # ------------------------------------------------------------------------------------------
     # the worker: decode, infer, publish
 
-    def _intrinsics(self, camera: _CameraState, height: int, width: int, params: DepthNodeParameters) -> np.ndarray | None:
-        """K for an ``height x width`` image, or None (reported) when the frame cannot be used."""
+    def _geometry(
+        self, camera: _CameraState, height: int, width: int, params: DepthNodeParameters
+    ) -> tuple[CameraInput | None, np.ndarray] | None:
+        """(camera input, K of the output grid) for an ``height x width`` image, or None (reported)
+        when the frame cannot be used. The camera input is None with the default intrinsics."""
+        if camera.error is not None:
+            self._frames.reject(
+                "bad_camera_info",
+                f"dropping image: the last CameraInfo on {self._info_topic} is invalid ({camera.error})",
+            )
+            return None
         if camera.model is None:
             if camera.uncalibrated or not params.wait_for_camera_info:
-                return default_intrinsics(height, width)
+                return None, default_intrinsics(height, width)
             self._frames.reject(
                 "no_camera_info",
                 f"dropping image: no CameraInfo received on {self._info_topic} yet; expected one before "
@@ -276,23 +305,54 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             )
             return None
         model = camera.model
-        K = model.rectified_K() if params.use_rectified_p else np.array(model.K)
-        if (model.height, model.width) == (height, width):
-            return K
-        info_aspect = model.width / model.height
-        if abs(width / height - info_aspect) > ASPECT_RATIO_TOLERANCE * info_aspect:
+        if (model.height, model.width) != (height, width):
+            info_aspect = model.width / model.height
+            if abs(width / height - info_aspect) > ASPECT_RATIO_TOLERANCE * info_aspect:
+                self._frames.reject(
+                    "camera_info_size",
+                    f"dropping image: {self._image_topic} is {width}x{height} but CameraInfo on {self._info_topic} "
+                    f"is for {model.width}x{model.height} (another aspect ratio); expected the calibration of these images",
+                )
+                return None
+            self._reporter.report(
+                "camera_info_scaled",
+                f"CameraInfo on {self._info_topic} is for {model.width}x{model.height} but the images are "
+                f"{width}x{height}; same aspect ratio, so its intrinsics are scaled to the image",
+            )
+        camera_input = self._camera_input_for(model, height, width, params)
+        return (camera_input, np.array(camera_input.camera.K)) if camera_input is not None else None
+
+    def _camera_input_for(
+        self, model: CameraModel, height: int, width: int, params: DepthNodeParameters
+    ) -> CameraInput | None:
+        """The camera input of this calibration and size; its remap tables are built once and reused."""
+        rectify = rectification_wanted(params.rectify, model, params.use_rectified_p)
+        key = (model, height, width, rectify, params.use_rectified_p)
+        if key == self._camera_input_key and self._camera_input is not None:
+            return self._camera_input
+        try:
+            camera_input = CameraInput(model, (height, width), rectify, params.use_rectified_p)
+        except DatasetError as err:
             self._frames.reject(
-                "camera_info_size",
-                f"dropping image: {self._image_topic} is {width}x{height} but CameraInfo on {self._info_topic} "
-                f"is for {model.width}x{model.height} (another aspect ratio); expected the calibration of these images",
+                "bad_camera_info",
+                f"dropping image: cannot rectify with the CameraInfo on {self._info_topic} "
+                f"(distortion_model {model.distortion_model or 'none'!r}): {err}",
             )
             return None
-        self._reporter.report(
-            "camera_info_scaled",
-            f"CameraInfo on {self._info_topic} is for {model.width}x{model.height} but the images are "
-            f"{width}x{height}; same aspect ratio, so its intrinsics are scaled to the image",
-        )
-        return np.asarray(scale_intrinsics(K, (model.height, model.width), (height, width)), dtype=np.float64)
+        previous, old_key = self._camera_input, self._camera_input_key
+        self._camera_input, self._camera_input_key = camera_input, key
+        if previous is None:
+            self.get_logger().info(f"camera {width}x{height}: rectification {camera_input.describe()}")
+        else:
+            self._geometry_changes += 1
+            old = previous.raw_camera
+            what = "camera changed" if old_key is None or old_key[:3] != key[:3] else "rectification changed"
+            self.get_logger().info(
+                f"{what}: {old.width}x{old.height} {old.distortion_model or 'pinhole'} -> {width}x{height} "
+                f"{model.distortion_model or 'pinhole'}; rectification {camera_input.describe()}; "
+                "outputs, buffers and the cloud follow the new geometry"
+            )
+        return camera_input
 
     def _process(self, frame: _Frame) -> None:
         runtime = self._runtime.current
@@ -301,9 +361,10 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         if rgb is None:
             return
         height, width = rgb.shape[:2]
-        K = self._intrinsics(frame.camera, height, width, params)
-        if K is None:
+        geometry = self._geometry(frame.camera, height, width, params)
+        if geometry is None:
             return
+        camera_input, K = geometry
         want_depth, want_colored, want_points, want_info = self._outputs_wanted(params)
         robot = self._robot_wanted(runtime)
         if not (want_depth or want_colored or want_points or self._scale_wanted(runtime) or robot.any):
@@ -315,7 +376,8 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         out_size = (height, width) if params.output_size == "input" else estimator.network_size
         K_out = K if out_size == (height, width) else np.asarray(scale_intrinsics(K, (height, width), out_size))
         with torch.inference_mode():
-            disparity = estimator.predict_disparity(rgb_to_tensor(rgb, estimator.device))
+            prepared = prepare_frame(rgb, camera_input, estimator.network_size, estimator.device)
+            disparity = estimator.predict_disparity(prepared.images)
             depth_units = estimator.disparity_to_depth(disparity, out_size)
             if estimator.scale != 1.0:
                 depth_units = depth_units / estimator.scale
@@ -331,27 +393,29 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             if want_depth:
                 self._depth_pub.publish(image_message_from_buffer(self._depth_buffer, *out_size, "32FC1", header))
             if want_info:
-                self._depth_info_pub.publish(self._camera_info(K_out, out_size, frame.camera, params, header))
+                self._depth_info_pub.publish(self._camera_info(K_out, out_size, camera_input, header))
             colored_bgr = self._colored_bgr(depth_host, params) if want_colored or robot.colored_compressed else None
             if want_colored:
                 self._colored_pub.publish(image_message(colored_bgr, "bgr8", header, self._colored_buffer))
             if want_points:
-                self._points_pub.publish(self._cloud(depth, K_out, rgb, out_size, params, header))
+                self._points_pub.publish(self._cloud(depth, K_out, prepared.rgb, out_size, params, header))
             if robot.any:
                 self._robot_outputs.publish(robot, depth, depth_host, colored_bgr, K_out, header, params)
         self._stats.frame_published(time.monotonic() - frame.received)
 
-    def _camera_info(
-        self, K: np.ndarray, size: tuple[int, int], camera: _CameraState, params: DepthNodeParameters, header: Any
-    ) -> CameraInfo:
-        model = camera.model
-        keeps_distortion = model is not None and not params.use_rectified_p
+    def _camera_info(self, K: np.ndarray, size: tuple[int, int], camera_input: CameraInput | None, header: Any) -> CameraInfo:
+        """The output grid's camera: rectified, D = 0 and K = P (as image_proc's image_rect); not
+        rectified, the raw K with its distortion (or P's with use_rectified_p)."""
+        if camera_input is not None and camera_input.rectified:
+            return camera_info_message(K, *size, header, distortion_model=RECTIFIED_DISTORTION_MODEL, D=np.zeros(5))
+        output = None if camera_input is None else camera_input.camera
+        distorted = output is not None and output.is_distorted
         return camera_info_message(
             K,
             *size,
             header,
-            distortion_model=model.distortion_model if keeps_distortion else "",
-            D=model.D if keeps_distortion else None,
+            distortion_model=output.distortion_model if distorted else "",
+            D=output.D if distorted else None,
         )
 
     def _colored_bgr(self, depth: np.ndarray, params: DepthNodeParameters) -> np.ndarray:
@@ -394,10 +458,17 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             warnings.append("camera uncalibrated: default intrinsics")
         elif camera.model is None and snapshot.received and runtime.params.wait_for_camera_info:
             warnings.append(f"waiting for CameraInfo on {self._info_topic}")
+        elif camera.error is not None:
+            warnings.append(f"invalid CameraInfo on {self._info_topic}: {camera.error}")
         warnings += self._frames.input_warnings(snapshot)
         if runtime.scale.warning is not None:
             warnings.append(runtime.scale.warning)
-        return node_status(self, "depth", snapshot, runtime.scale, self._estimator, self._image_topic, {}, warnings)
+        camera_input = self._camera_input
+        values = {
+            "rectify": runtime.params.rectify,
+            "rectification": "off (no calibration yet)" if camera_input is None else camera_input.describe(),
+        }
+        return node_status(self, "depth", snapshot, runtime.scale, self._estimator, self._image_topic, values, warnings)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, TypeVar
 
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.inference.backends import ALL_PRECISIONS, BACKENDS
+from monodepth2_ros.inference.camera_input import RECTIFY_MODES
 from monodepth2_ros.inference.estimators import InferenceConfig
 from monodepth2_ros.inference.ground_plane import GroundPlaneConfig
 from monodepth2_ros.inference.laser_scan import ScanConfig
@@ -305,6 +306,12 @@ class DepthNodeParameters(ParameterTable):
     use_rectified_p: bool = _param(
         False,
         "Take the intrinsics from CameraInfo P (rectified image, e.g. image_rect) instead of K (raw image).",
+    )
+    rectify: str = _param(
+        "auto",
+        "Undistort raw images with the CameraInfo (K, D -> P) before the network: auto (when D is non-zero "
+        "and use_rectified_p is false), true or false. Rectified outputs are on the rectified grid, with D = 0.",
+        choices=RECTIFY_MODES,
     )
     wait_for_camera_info: bool = _param(
         True,

@@ -4,7 +4,8 @@ Topics and services (relative names, so namespaces and remapping work):
 
 * subscribes ``image`` (sensor_msgs/Image), or ``<image>/compressed`` when ``input_transport`` is
   ``compressed``; sensor-data QoS, keep last 1. The pose network takes no intrinsics, so no
-  ``camera_info`` is needed.
+  ``camera_info`` is needed; when one with distortion arrives, frames are rectified as the depth
+  node and training do (``rectify``).
 * publishes ``odom`` (nav_msgs/Odometry: ``odom_frame`` -> ``base_frame``, the image's stamp, pose
   and twist covariances), ``path`` (nav_msgs/Path, the last ``path_max_length`` poses), the
   ``odom_frame -> base_frame`` transform on ``/tf`` when tf2_ros is installed (``publish_tf``), and
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 from nav_msgs.msg import Odometry, Path
 from rclpy.qos import ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from monodepth2_ros.errors import ConfigError
@@ -69,6 +70,7 @@ from monodepth2_ros.ros.node_common import (
     start_diagnostics,
     subscribe_images,
 )
+from monodepth2_ros.ros.frame_rectifier import FrameRectifier
 from monodepth2_ros.ros.parameters import declare_parameters
 from monodepth2_ros.ros.pose_messages import (
     UNKNOWN_VARIANCE,
@@ -82,6 +84,7 @@ from monodepth2_ros.ros.pose_messages import (
 from monodepth2_ros.ros.pose_parameters import PoseNodeParameters
 from monodepth2_ros.ros.pose_scale import TOPIC_SCALE, ScaleLink
 from monodepth2_ros.ros.pose_tf import TfBridge
+from monodepth2_ros.ros.qos_matching import MatchedSubscription
 
 __all__ = [
     "NODE_NAME",
@@ -98,6 +101,7 @@ __all__ = [
 ]
 
 NODE_NAME = "pose_node"
+TOPIC_CAMERA_INFO = "camera_info"
 TOPIC_ODOM = "odom"
 TOPIC_PATH = "path"
 TOPIC_TF = "/tf"
@@ -211,6 +215,12 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         self._frames.start()
         self._image_sub = subscribe_images(self, params.input_transport, params.qos_reliability, self._on_image, self._frames)
         self._image_topic = self._image_sub.topic_name
+        self._rectifier = FrameRectifier(
+            resolve_topic(self, TOPIC_CAMERA_INFO), self._reporter.report, self._frames.reject, self.get_logger().info
+        )
+        self._info_sub = MatchedSubscription(
+            self, CameraInfo, TOPIC_CAMERA_INFO, self._rectifier.on_camera_info, params.qos_reliability
+        )
         self._diagnostics_timer = start_diagnostics(self, self._diagnostic_status)
 
         if params.publish_tf and not self._tf.available:
@@ -287,6 +297,11 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         )
         if not handed_over:
             self._continuity_lost = True  # the next processed frame starts from the last pose
+
+    @property
+    def rectifier(self) -> FrameRectifier:
+        """The camera_info side: the rectification in use and the geometry changes seen."""
+        return self._rectifier
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         del request
@@ -365,6 +380,12 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         rgb = self._frames.decode(frame.msg, self._image_topic)
         if rgb is None:
             return
+        rgb, geometry_changed = self._rectifier.frame(rgb, params.rectify)
+        if rgb is None:
+            return
+        if geometry_changed:  # no motion between frames of two geometries: start again from the last pose
+            self._integrator.pause()
+            self._reference_rgb = None
         header = frame.msg.header
         stamp_ns = stamp_to_ns(header.stamp)
         check = self._integrator.check(stamp_ns)
@@ -489,6 +510,8 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
             "distance (m)": "0" if last is None else f"{last.distance_m:.3f}",
             "camera mount": "none yet" if mount is None else f"{mount.source}: {mount.base_frame} <- {mount.camera_frame}",
             "tf broadcast": tf_state,
+            "rectify": params.rectify,
+            "rectification": self._rectifier.describe(),
             "frames": f"{params.odom_frame} -> {params.base_frame}",
         }
         return node_status(self, "pose", snapshot, runtime.scale, self._estimator, self._image_topic, pose_values, warnings)

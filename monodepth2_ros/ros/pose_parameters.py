@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from monodepth2_ros.errors import ConfigError
+from monodepth2_ros.inference.camera_input import RECTIFY_MODES
 from monodepth2_ros.inference.estimators import InferenceConfig
 from monodepth2_ros.inference.odometry import OPTICAL_RPY, OdometryConfig
 from monodepth2_ros.inference.scale import DEFAULT_MIN_DISTANCE_M, ScaleRequest
@@ -62,7 +63,14 @@ class PoseNodeParameters(ParameterTable):
     backend: str = backend_parameter()
     onnx_dir: str = onnx_dir_parameter()
     input_transport: str = input_transport_parameter()
-    qos_reliability: str = qos_reliability_parameter("the image subscription")
+    qos_reliability: str = qos_reliability_parameter("the image and camera_info subscriptions")
+    rectify: str = param(
+        "auto",
+        "Undistort raw images with camera_info (K, D -> P) before the network, as the depth node and training "
+        "do: auto (when D is non-zero), true or false (set false for image_rect input). Without camera_info "
+        "images are used as they are.",
+        choices=RECTIFY_MODES,
+    )
     odom_frame: str = param("odom", "Odometry frame (REP 105): header frame of odom and path, parent of the TF.")
     base_frame: str = param(
         "base_link", "Robot body frame (REP 105): child frame of odom and of the TF; the mount is looked up to it."

@@ -30,7 +30,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from monodepth2_ros.data import (
     BagImageStream,
@@ -44,7 +43,7 @@ from monodepth2_ros.data import (
 )
 from monodepth2_ros.data.stamps import header_stamp_ns
 from monodepth2_ros.errors import DatasetError, MissingInputError
-from monodepth2_ros.inference.preprocess import resize_to_network
+from monodepth2_ros.inference.preprocess import network_image
 from monodepth2_ros.training.config import DataConfig
 
 __all__ = [
@@ -188,12 +187,8 @@ class FrameCache:
 
 
 def _resize_rgb(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(h, w, 3) uint8 -> (H, W, 3) uint8 with the inference resize (antialiased bilinear)."""
-    if rgb.shape[:2] == (height, width):
-        return np.ascontiguousarray(rgb)
-    tensor = torch.from_numpy(np.require(rgb, requirements=("C", "W"))).permute(2, 0, 1).unsqueeze(0).float()
-    resized = resize_to_network(tensor, height, width)
-    return resized[0].permute(1, 2, 0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+    """(h, w, 3) uint8 -> (H, W, 3) uint8: the network input of the nodes and infer, before / 255."""
+    return network_image(rgb, height, width)
 
 
 def _resize_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:

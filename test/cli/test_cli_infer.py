@@ -123,3 +123,28 @@ def test_infer_with_the_optimised_backend_matches_eager(tmp_path, tiny_checkpoin
                  str(tmp_path / "images"), "--out", str(tmp_path / "out")]) == 0
     expected = DepthEstimator(tiny_checkpoint, InferenceConfig(device="cpu")).estimate(frames["frame_0"]).depth
     np.testing.assert_allclose(np.load(tmp_path / "out" / "frame_0_depth.npy"), expected, rtol=1e-3)
+
+
+def test_infer_with_a_distorted_calibration_rectifies_and_writes_the_rectified_camera(tmp_path, tiny_checkpoint, make_image):
+    from monodepth2_ros.data.camera import CameraModel, load_camera_yaml, save_camera_yaml
+    from monodepth2_ros.inference.camera_input import CameraInput
+
+    frames = _write_inputs(tmp_path / "images", make_image)
+    P = np.array([[120.0, 0.0, 74.0, 0.0], [0.0, 119.0, 24.5, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    camera = CameraModel(
+        width=150, height=50, K=[[135.0, 0, 74.6], [0, 134.0, 24.8], [0, 0, 1]],
+        D=[-0.3, 0.09, 0.001, -0.001, 0.0], distortion_model="plumb_bob", P=P,
+    )
+    calibration = save_camera_yaml(camera, tmp_path / "camera.yaml")
+    status = main(["infer", "--weights", str(tiny_checkpoint), "--device", "cpu", "--calibration", str(calibration),
+                   str(tmp_path / "images"), "--out", str(tmp_path / "out")])
+    assert status == 0
+    rectified = load_camera_yaml(tmp_path / "out" / "camera_rect.yaml")
+    np.testing.assert_allclose(rectified.K, P[:, :3])
+    assert not rectified.is_distorted
+    estimator = DepthEstimator(tiny_checkpoint, InferenceConfig(device="cpu"))
+    camera_input = CameraInput(camera, (50, 150), rectify=True)
+    for stem, rgb in frames.items():
+        depth = np.load(tmp_path / "out" / f"{stem}_depth.npy")
+        np.testing.assert_allclose(depth, estimator.estimate(camera_input.rectify_image(rgb)).depth, rtol=1e-5)
+        assert not np.allclose(depth, estimator.estimate(rgb).depth, rtol=1e-3)

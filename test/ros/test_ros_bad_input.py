@@ -83,7 +83,7 @@ def test_bad_image_is_reported_and_the_next_good_frame_is_served(setup, make_ima
     _serve_good_frame(graph, inboxes, make_image)
 
 
-def test_nan_camera_info_is_ignored_and_the_previous_calibration_kept(setup, make_image):
+def test_nan_camera_info_skips_frames_until_a_valid_one_arrives(setup, make_image):
     graph, node, inboxes = setup
     send_camera_info(graph, node, camera_info_msg(K, HEIGHT, WIDTH))
     bad = camera_info_msg(K, HEIGHT, WIDTH)
@@ -91,8 +91,15 @@ def test_nan_camera_info_is_ignored_and_the_previous_calibration_kept(setup, mak
     before = node.problem_counts
     graph.info_pub.publish(bad)
     assert _reported(node, "bad_camera_info", before)
+    assert wait_until(lambda: node.camera is None)
+    skipped = next(_next_stamp)
+    rejected = node.stats.snapshot().rejected
+    graph.image_pub.publish(image_msg(make_image(HEIGHT, WIDTH, skipped), sec=skipped))
+    assert wait_until(lambda: node.stats.snapshot().rejected > rejected)
+    send_camera_info(graph, node, camera_info_msg(K, HEIGHT, WIDTH))
     info = _serve_good_frame(graph, inboxes, make_image)
     np.testing.assert_allclose(np.array(info.k).reshape(3, 3), K)
+    assert inboxes["depth"].stamped(skipped) == []
 
 
 def test_camera_info_of_another_size_with_the_same_aspect_is_scaled(setup, make_image):

@@ -140,14 +140,16 @@ def heldout_drive_path(data_dir: Path, family: str, seed: int, frames: int, widt
     return Path(data_dir) / f"heldout_{width}x{height}_{frames}f" / f"{family}_{seed:04d}"
 
 
-def ensure_drive(path: Path, family: str, seed: int, frames: int, width: int, height: int) -> bool:
+def ensure_drive(path: Path, family: str, seed: int, frames: int, width: int, height: int,
+                 device: str = "cpu") -> bool:
     """Render the drive into ``path`` unless it is there already; True when it was rendered now.
 
     The bag writer removes a partial bag on any error or interrupt, so an existing bag is complete.
     """
     if path.exists():
         return False
-    config = SynthConfig(frames=frames, width=width, height=height, seed=seed, family=family, randomize=True)
+    config = SynthConfig(frames=frames, width=width, height=height, seed=seed, family=family, randomize=True,
+                         device=device)
     write_drive_bag(config, path)
     return True
 

@@ -237,12 +237,11 @@ def _kitti_triplets(bag: Path, every: int, width: int, height: int):
     import cv2
 
     stream = BagImageStream(resolve_bag_paths(bag), require_camera_info=True)
-    frames = [f for f in stream]
-    if len(frames) < 3:
-        raise DatasetError(f"{bag} has {len(frames)} frames; the photometric error needs at least 3")
-    K = frames[0].camera.K_for_size(height, width)
-    resized = [cv2.resize(np.asarray(f.rgb), (width, height), interpolation=cv2.INTER_AREA) for f in frames]
-    centres = range(every, len(frames) - 1, every) if len(frames) > every + 1 else [1]
+    resized = [cv2.resize(np.asarray(f.rgb), (width, height), interpolation=cv2.INTER_AREA) for f in stream]
+    if len(resized) < 3:
+        raise DatasetError(f"{bag} has {len(resized)} frames; the photometric error needs at least 3")
+    K = stream.camera.K_for_size(height, width)
+    centres = range(every, len(resized) - 1, every) if len(resized) > every + 1 else [1]
     return [(resized[k - 1], resized[k], resized[k + 1], k) for k in centres], K
 
 

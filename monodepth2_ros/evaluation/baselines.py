@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["flat_ground_depth", "PRIOR_FAR_DEPTH_M"]
+__all__ = ["flat_ground_depth", "constant_depth", "constant_forward_steps", "PRIOR_FAR_DEPTH_M"]
 
 # Depth the prior assigns to everything at or above the horizon.
 PRIOR_FAR_DEPTH_M = 20.0
@@ -27,3 +27,22 @@ def flat_ground_depth(
         ground = np.where(y_ray > 0, camera_height_m / np.where(y_ray > 0, y_ray, 1.0), np.inf)
     depth = np.minimum(ground, far_depth_m)
     return np.broadcast_to(depth, (height, width)).astype(np.float32)
+
+
+def constant_depth(height: int, width: int) -> np.ndarray:
+    """A flat depth map (one value per frame): after median scaling it is ``median(gt)`` everywhere.
+
+    The prior a model must beat to show it sees any structure at all. Returns (height, width) float32 ones.
+    """
+    return np.ones((height, width), dtype=np.float32)
+
+
+def constant_forward_steps(count: int, step: float = 1.0) -> np.ndarray:
+    """``count`` relative steps ``T_prev_curr`` of a camera moving at constant speed along its optical axis.
+
+    The odometry prior: no rotation, ``step`` along +z per frame (scale-free once a snippet's scale
+    is fitted). Returns (count, 4, 4) float64.
+    """
+    steps = np.broadcast_to(np.eye(4), (count, 4, 4)).copy()
+    steps[:, 2, 3] = step
+    return steps

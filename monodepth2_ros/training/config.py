@@ -270,22 +270,28 @@ class FinetuneConfig:
     """Guards of a fine-tune from a checkpoint (``model.init``) against a silently degrading model.
 
     Validation on held-back time blocks scores each checkpoint by its photometric reprojection
-    error plus ``consistency_weight`` times the disagreement of its depth between views; a
-    checkpoint whose auto-mask share moved more than ``automask_tolerance`` from the start model's
-    is not eligible for ``best/``. The start model is scored first and is ``best/`` until a
-    fine-tuned checkpoint beats it, so a run never ends with a ``best/`` worse than its start.
+    error plus ``consistency_weight`` times the disagreement of its depth between views, times
+    ``1 + drift_weight * drift`` (how far its scale-free depth moved from the start model's: with
+    little parallax the photometric error falls for changes that do not make depth better, so a
+    departure from the start model has to be paid for). A checkpoint whose auto-mask share moved
+    more than ``automask_tolerance`` from the start model's is not eligible for ``best/``. The
+    start model is scored first and is ``best/`` until a fine-tuned checkpoint beats it, so a run
+    never ends with a ``best/`` worse than its start by this score.
     """
 
     enabled: bool = True  # the guards below; false: plain training from the init checkpoint
     consistency_weight: float = 0.5  # weight of the depth consistency between views in the score
+    drift_weight: float = 2.0  # the score is multiplied by 1 + this x the drift from the start model
+    freeze_batchnorm: bool = True  # keep the start model's BatchNorm statistics (small batches, new domain)
     automask_tolerance: float = 0.2  # largest change of the auto-mask share from the start model's
     min_improvement: float = 0.002  # relative score improvement that counts as better
     patience: int = 3  # validations without improvement before stopping early (0: never)
     anchor_weight: float = 0.05  # pull of the scale-free log depth towards the start model's
-    warmup_steps: int = 50  # linear learning-rate warm-up (fresh Adam moments on trained weights)
+    warmup_steps: int = 20  # linear learning-rate warm-up (fresh Adam moments on trained weights)
 
     def __post_init__(self) -> None:
         _check(self.consistency_weight >= 0.0, "finetune.consistency_weight", self.consistency_weight, ">= 0")
+        _check(self.drift_weight >= 0.0, "finetune.drift_weight", self.drift_weight, ">= 0")
         _check(
             0.0 < self.automask_tolerance <= 1.0, "finetune.automask_tolerance", self.automask_tolerance, "0 < x <= 1"
         )

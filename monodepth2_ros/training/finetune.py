@@ -6,8 +6,11 @@ worse):
 
 * the start model is validated before the first step and is ``best/`` until a fine-tuned
   checkpoint beats it on held-back time blocks, by the photometric error plus the disagreement of
-  depth between views (:class:`~monodepth2_ros.training.validation.GuardFigures`), and only while
-  its auto-mask share stays near the start model's;
+  depth between views, paid for by how far its depth moved from the start model's
+  (:class:`~monodepth2_ros.training.validation.GuardFigures`), and only while its auto-mask share
+  stays near the start model's;
+* BatchNorm keeps the start model's statistics: on small batches of a new domain they drift, and
+  that alone lowered the photometric error while depth got worse (measured on a slow drive);
 * early stopping after ``finetune.patience`` validations without improvement;
 * a light loss term pulling the scale-free log depth towards the start model's
   (``finetune.anchor_weight``), against drift where the data carry little parallax;
@@ -116,12 +119,16 @@ class FinetuneTrainer(Trainer):
         rate = self.learning_rate()
         for group in self.optimizer.param_groups:
             group["lr"] = rate
+        if self.guard.freeze_batchnorm:  # validation switches the model back to train mode
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return super().train_step(batch)
 
     # ------------------------------------------------------------------------------ validation
 
     def _record_start(self, figures: GuardFigures) -> dict[str, Any]:
-        return {"score": figures.score(self.guard.consistency_weight), **figures.as_dict()}
+        return {"score": figures.score(self.guard.consistency_weight, self.guard.drift_weight), **figures.as_dict()}
 
     def validate(self) -> GuardFigures | None:  # type: ignore[override]
         """Score the model on the held-back blocks; replace ``best/`` only with a healthy improvement."""
@@ -134,7 +141,7 @@ class FinetuneTrainer(Trainer):
         )
         self.validation_seconds = time.monotonic() - began
         self.last_figures = figures
-        score = figures.score(self.guard.consistency_weight)
+        score = figures.score(self.guard.consistency_weight, self.guard.drift_weight)
         if self.best is None:  # the start model, before any step
             self.best = {
                 "criterion": GUARD_CRITERION,

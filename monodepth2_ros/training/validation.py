@@ -126,9 +126,9 @@ class GuardFigures:
     drift: float
     frames: int
 
-    def score(self, consistency_weight: float) -> float:
+    def score(self, consistency_weight: float, drift_weight: float = 0.0) -> float:
         """The figure ``best/`` and early stopping go by (lower is better)."""
-        return self.photometric + consistency_weight * self.consistency
+        return (self.photometric + consistency_weight * self.consistency) * (1.0 + drift_weight * self.drift)
 
     def as_dict(self) -> dict[str, float]:
         return {

@@ -50,12 +50,12 @@ def slow_drive(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def guarded_runs(slow_drive, tmp_path_factory):
-    """The same command twice: 2 epochs, then resumed to 5 (early stopping off, so they all run)."""
+    """The same command twice: 1 epoch, then resumed to 3 (early stopping off, so they all run)."""
     run_dir = tmp_path_factory.mktemp("finetune") / "run"
     common = ["--bag", str(slow_drive), "--init", "default", "--out", str(run_dir), *SMALL, "--set", "finetune.patience=0"]
-    first = _run(*common, "--epochs", "2")
+    first = _run(*common, "--epochs", "1")
     best_after_first = _best_abs_rel(run_dir, slow_drive)
-    second = _run(*common, "--epochs", "5")
+    second = _run(*common, "--epochs", "3")
     return run_dir, first, second, best_after_first
 
 
@@ -103,14 +103,14 @@ def test_the_start_model_is_validated_first_and_best_never_ends_worse(guarded_ru
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     validations = [r for r in records if r["kind"] == "val"]
     assert validations[0]["step"] == 0 and validations[0]["drift"] == 0.0  # the start model
-    assert len(validations) >= 6  # the start, 5 epoch ends (the resumed run continued)
+    assert [r["step"] for r in validations][:1] == [0] and validations[-1]["epoch"] == 2  # resumed to epoch 3
     assert all(r["frames"] > 0 for r in validations)
     best = json.loads((run_dir / "best" / "best.json").read_text())
     assert best["criterion"] == "guarded_photometric"
     assert best["value"] <= best["start"]["score"]
     start_abs_rel, best_abs_rel = _best_abs_rel(run_dir, slow_drive)
     assert start_abs_rel == pytest.approx(start_first)
-    # After 2 epochs and after 5: best/ is never worse than the start model on held-back frames.
+    # After 1 epoch and after 3: best/ is never worse than the start model on held-back frames.
     assert best_first <= start_abs_rel + 1e-6
     assert best_abs_rel <= start_abs_rel + 1e-6
 
@@ -136,3 +136,85 @@ def test_a_time_budget_ends_the_run_cleanly_with_best_written(slow_drive, tmp_pa
     assert (run_dir / "best" / "encoder.pth").is_file() and (run_dir / "last" / "training_state.pt").is_file()
     assert json.loads((run_dir / "best" / "best.json").read_text())["is_start_model"] is True
     assert "best/ holds the start model" in out and (run_dir / "report" / "report.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def guarded_trainer(slow_drive, tmp_path_factory):
+    """A FinetuneTrainer on the slow drive (nothing trained): for the selection logic."""
+    from monodepth2_ros.training.config import apply_overrides, load_config
+    from monodepth2_ros.training.data import prepare_data
+    from monodepth2_ros.training.finetune import FinetuneTrainer
+    from monodepth2_ros.training.finetune_plan import plan_finetune
+    from monodepth2_ros.training.run_dir import RunPaths
+
+    run_dir = tmp_path_factory.mktemp("selection") / "run"
+    config = apply_overrides(
+        load_config(),
+        {
+            "data.bags": [str(slow_drive)], "data.height": HEIGHT, "data.width": WIDTH,
+            "model.init": str(bundled_weights_dir()), "optim.batch_size": 4, "runtime.num_workers": 0,
+            "runtime.device": "cpu", "finetune.patience": 3,
+        },
+    )
+    config, _ = plan_finetune(config, {"data.height", "data.width"}, run_dir / "cache")
+    return FinetuneTrainer(config, RunPaths(run_dir), prepare_data(config, run_dir / "cache"))
+
+
+def test_best_is_replaced_only_by_a_healthy_improvement_and_patience_stops_the_run(guarded_trainer, monkeypatch):
+    from monodepth2_ros.training import finetune as finetune_module
+    from monodepth2_ros.training.validation import GuardFigures
+
+    trainer = guarded_trainer
+    sequence = [
+        GuardFigures(photometric=0.10, consistency=0.02, automask_fraction=0.50, drift=0.0, frames=8),  # start
+        GuardFigures(photometric=0.05, consistency=0.01, automask_fraction=0.90, drift=0.3, frames=8),  # degenerate
+        # score (photometric + 0.5 consistency) (1 + 2 drift): 0.110 for the start model
+        GuardFigures(photometric=0.09, consistency=0.02, automask_fraction=0.55, drift=0.05, frames=8),  # 0.110: drift
+        GuardFigures(photometric=0.08, consistency=0.02, automask_fraction=0.55, drift=0.05, frames=8),  # 0.099: better
+        GuardFigures(photometric=0.07995, consistency=0.02, automask_fraction=0.55, drift=0.05, frames=8),  # < min gain
+        GuardFigures(photometric=0.20, consistency=0.02, automask_fraction=0.55, drift=0.05, frames=8),
+        GuardFigures(photometric=0.09, consistency=0.02, automask_fraction=0.55, drift=0.0, frames=8),
+    ]
+    monkeypatch.setattr(finetune_module, "guard_validate", lambda *args, **kwargs: sequence.pop(0))
+    best_file = trainer.paths.best / "best.json"
+
+    trainer.validate()  # step 0: the start model becomes best/
+    assert json.loads(best_file.read_text())["is_start_model"] is True
+    start_value = trainer.best["value"]
+    trainer.step = 1
+    trainer.validate()  # lower error, but the auto-mask share jumped 0.4: not eligible
+    assert trainer.best["value"] == start_value and trainer.best["bad_validations"] == 1
+    assert json.loads(best_file.read_text())["step"] == 0
+    trainer.step = 2
+    trainer.validate()  # 10 % lower error, paid for by a 5 % departure from the start model's depth
+    assert trainer.best["bad_validations"] == 2 and json.loads(best_file.read_text())["step"] == 0
+    trainer.step = 3
+    trainer.validate()
+    record = json.loads(best_file.read_text())
+    assert (record["step"], record["is_start_model"], trainer.best["bad_validations"]) == (3, False, 0)
+    assert record["value"] == pytest.approx(0.099)
+    assert trainer.stop_reason() is None
+    for step in (4, 5, 6):
+        trainer.step = step
+        trainer.validate()
+    assert json.loads(best_file.read_text())["step"] == 3
+    assert trainer.stop_reason() == "early stop: 3 validation(s) without improvement on held-back frames"
+
+
+def test_the_anchor_adds_nothing_for_the_start_model_and_pulls_a_drifted_one_back(guarded_trainer):
+    from monodepth2_ros.training.finetune import anchored_loss
+    from monodepth2_ros.training.objective import losses_from_predictions
+
+    trainer = guarded_trainer
+    batch = next(iter(trainer.loader)).to("cpu")
+    weight = 0.5
+    anchored = anchored_loss(losses_from_predictions, trainer.start_depth_net, weight, trainer.config.loss)
+    with torch.no_grad():
+        start_model = trainer.model.eval()
+        predictions = start_model(batch.target_aug, batch.sources_aug)
+        plain = losses_from_predictions(predictions, batch, trainer.config.loss).total
+        assert float(anchored(predictions, batch, trainer.config.loss).total) == pytest.approx(float(plain), abs=1e-6)
+        flipped = replace(predictions, disparities=tuple(1.0 - d for d in predictions.disparities))  # near <-> far
+        gap = anchored(flipped, batch, trainer.config.loss).total - losses_from_predictions(flipped, batch, trainer.config.loss).total
+        assert float(gap) > 0.05 * weight
+    trainer.model.train()

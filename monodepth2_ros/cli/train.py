@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from monodepth2_ros.errors import InsufficientDataError, MissingInputError
+from monodepth2_ros.errors import ConfigError, InsufficientDataError, MissingInputError
 from monodepth2_ros.inference.device import PRECISIONS
 
 __all__ = ["register", "run", "build_config"]
@@ -191,6 +191,11 @@ def run(args: argparse.Namespace) -> int:
     created = not run_dir.exists()
     try:
         if config.model.init is not None and config.finetune.enabled:
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise ConfigError(
+                    "a guarded fine-tune (--init CHECKPOINT) runs in one process; start it without torchrun, "
+                    "or train from the checkpoint without the guards: --set finetune.enabled=false"
+                )
             return _finetune(args, config, run_dir, started)
         return _train(config, run_dir)
     except InsufficientDataError:

@@ -3,7 +3,7 @@
 ``RUN_DIR/report/``::
 
     report.json       photometric reprojection error (and the other guard figures) of the start
-                      model and of best/, on the same held-back samples
+                      model, of best/ and of last/, on the same held-back samples
     depth_strip.png   rows of held-back frames: image | start model depth | best/ depth
 """
 
@@ -40,6 +40,7 @@ class FinetuneReport:
 
     Attributes:
         start, best: guard figures of each (``photometric`` is the headline).
+        last: guard figures of ``last/`` (the newest checkpoint, accepted or not), or None.
         best_is_start: ``best/`` is still the start model (fine-tuning never beat it).
         frames: held-back target frames evaluated.
         folder: where report.json and depth_strip.png are.
@@ -47,6 +48,7 @@ class FinetuneReport:
 
     start: GuardFigures
     best: GuardFigures
+    last: GuardFigures | None
     best_is_start: bool
     frames: int
     folder: Path
@@ -61,6 +63,7 @@ class FinetuneReport:
             "held_back_frames": self.frames,
             "start_model": self.start.as_dict(),
             "fine_tuned": self.best.as_dict(),
+            "last_checkpoint": self.last.as_dict() if self.last is not None else None,
             "photometric_change": self.photometric_change,
             "best_is_start_model": self.best_is_start,
         }
@@ -99,6 +102,9 @@ def write_report(config: TrainConfig, paths: RunPaths, data: TrainingData, devic
     max_batches = config.runtime.max_val_batches
     start = guard_validate(start_model, None, loader, config.loss, device, max_batches)
     best = guard_validate(best_model, start_model.depth_net, loader, config.loss, device, max_batches)
+    last = None
+    if (paths.last / "encoder.pth").is_file():
+        last = guard_validate(_load(config, paths.last, device), start_model.depth_net, loader, config.loss, device, max_batches)
     best_record = {}
     best_json = paths.best / "best.json"
     if best_json.is_file():
@@ -121,6 +127,7 @@ def write_report(config: TrainConfig, paths: RunPaths, data: TrainingData, devic
     report = FinetuneReport(
         start=start,
         best=best,
+        last=last,
         best_is_start=bool(best_record.get("is_start_model", False)),
         frames=start.frames,
         folder=folder,

@@ -19,7 +19,6 @@ frames for the chosen stride, a camera that never moves (:class:`InsufficientDat
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from monodepth2_ros.errors import InsufficientDataError
 from monodepth2_ros.model.checkpoint import load_checkpoint
 from monodepth2_ros.training.config import NETWORK_STRIDE, TrainConfig, apply_overrides
 from monodepth2_ros.training.frame_cache import FrameCache, SourceSpec, list_sources, open_frame_cache
-from monodepth2_ros.training.samples import segment_ids, snippet_indices
+from monodepth2_ros.training.samples import segment_ids, snippet_indices, snippet_span_s
 
 __all__ = [
     "FinetunePlan",
@@ -49,8 +48,6 @@ __all__ = [
     "choose_split",
     "plan_finetune",
 ]
-
-_LOG = logging.getLogger(__name__)
 
 # A fifth of the paper's from-scratch rate: the start model is already in a good basin.
 FINETUNE_LR = 2e-5
@@ -141,7 +138,9 @@ def mean_flow_fraction(rgb_a: np.ndarray, rgb_b: np.ndarray) -> float:
     return float(np.linalg.norm(flow, axis=-1).mean() / gray_a.shape[1])
 
 
-def stride_motion(cache: FrameCache, offsets: tuple[int, ...], strides: Collection[int], max_gap_factor: float) -> dict[int, float]:
+def stride_motion(
+    cache: FrameCache, offsets: tuple[int, ...], strides: Collection[int], max_gap_factor: float
+) -> dict[int, float]:
     """Median mean-flow share between targets and their furthest neighbour, for each stride.
 
     Targets are sampled evenly over the snippets that exist at that stride; a stride without a
@@ -222,7 +221,8 @@ def plan_finetune(
         elif "data.width" in explicit:
             width = config.data.width
             height = max(NETWORK_STRIDE, round(width * camera_height / camera_width / NETWORK_STRIDE) * NETWORK_STRIDE)
-        reason = f"camera {camera_width}x{camera_height} (aspect {camera_width / camera_height:.2f}), start model {pixels} pixels"
+        aspect = camera_width / camera_height
+        reason = f"camera {camera_width}x{camera_height} (aspect {aspect:.2f}), start model {pixels} pixels"
         plan.choose("data.height", height, reason)
         plan.choose("data.width", width, reason)
     if "optim.lr" not in explicit:
@@ -252,8 +252,6 @@ def plan_finetune(
         plan.choose("data.stride", stride, reason)
     config = apply_overrides(config, {k: v for k, v in plan.overrides.items() if k == "data.stride"})
     if "data.val_fraction" not in explicit and "data.split_block_s" not in explicit:
-        from monodepth2_ros.training.samples import snippet_span_s
-
         fraction, block_s, reason = choose_split(cache, snippet_span_s(cache, config.data, config.model))
         plan.choose("data.val_fraction", fraction, reason)
         plan.choose("data.split_block_s", block_s, reason)

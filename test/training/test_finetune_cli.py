@@ -123,6 +123,8 @@ def test_the_report_compares_start_and_fine_tuned_on_held_back_frames(guarded_ru
     report = json.loads((run_dir / "report" / "report.json").read_text())
     start, tuned = report["start_model"]["photometric"], report["fine_tuned"]["photometric"]
     assert 0 < tuned <= start + 1e-9 and report["held_back_frames"] > 0
+    assert report["last_checkpoint"]["frames"] == report["held_back_frames"]
+    assert report["last_checkpoint"]["drift"] > 0  # last/ was trained: its depth moved, if only a little
     assert f"photometric error start model {start:.4f}, fine-tuned {tuned:.4f}" in out
     strip = cv2.imread(str(run_dir / "report" / "depth_strip.png"))
     rows = min(4, report["held_back_frames"])

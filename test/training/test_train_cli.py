@@ -63,6 +63,10 @@ def test_a_camera_that_never_moves_exits_2_and_leaves_nothing_behind(tmp_path, c
     assert "the camera never moves: all 6 frame pairs 1 frame(s) apart" in err and "largest found 0.0000" in err
     assert "needs a camera that moves" in err
     assert not run_dir.exists()
+    # Fine-tuning: the stride search finds no motion at any stride, and the same message follows.
+    status, err = _train(capsys, "--bag", str(bag), "--out", str(run_dir), "--init", "default", "--num-workers", "0")
+    assert status == 2 and "the camera never moves" in err and "frame(s) apart" in err
+    assert not run_dir.exists()
 
 
 def test_frames_without_camera_info_exit_2_naming_the_topic(tmp_path, capsys, image_bag_writer, textured):

@@ -223,3 +223,27 @@ def test_the_anchor_adds_nothing_for_the_start_model_and_pulls_a_drifted_one_bac
         gap = anchored(flipped, batch, trainer.config.loss).total - losses_from_predictions(flipped, batch, trainer.config.loss).total
         assert float(gap) > 0.05 * weight
     trainer.model.train()
+
+
+def test_the_learning_rate_warms_up_and_decays_for_the_last_quarter_of_epochs_or_time(guarded_trainer):
+    import time
+
+    trainer = guarded_trainer
+    saved = (trainer.step, trainer.epoch, trainer.deadline, trainer._fit_started)
+    base, warmup = trainer.config.optim.lr, trainer.config.finetune.warmup_steps
+    try:
+        trainer.epoch, trainer.deadline = 0, None
+        trainer.step = 0
+        assert trainer.learning_rate() == pytest.approx(base / warmup)
+        trainer.step = warmup - 1
+        assert trainer.learning_rate() == pytest.approx(base)
+        trainer.epoch = trainer.config.optim.lr_decay_epoch
+        assert trainer.learning_rate() == pytest.approx(base * trainer.config.optim.lr_decay_factor)
+        trainer.epoch = 0
+        now = time.monotonic()
+        trainer._fit_started, trainer.deadline = now - 80.0, now + 20.0  # 80 % of a 100 s budget used
+        assert trainer.learning_rate() == pytest.approx(base * trainer.config.optim.lr_decay_factor)
+        trainer._fit_started, trainer.deadline = now - 20.0, now + 80.0
+        assert trainer.learning_rate() == pytest.approx(base)
+    finally:
+        trainer.step, trainer.epoch, trainer.deadline, trainer._fit_started = saved

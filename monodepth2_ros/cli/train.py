@@ -260,4 +260,9 @@ def _print_summary(result, run_dir: Path) -> None:
         print(f"stopped: {result.stop_reason}")
     if result.best is not None:
         print(f"best: {result.best['criterion']} {result.best['value']:.4f} at step {result.best['step']}")
+        if result.best["criterion"] == "train_loss":
+            print(
+                "  no held-back validation samples: best/ follows the training loss, which can fall while depth "
+                "gets worse; raise data.val_fraction or lower data.split_block_s (--set)"
+            )
     print(f"checkpoints: {run_dir / 'last'} and {run_dir / 'best'}")

@@ -6,6 +6,7 @@ __all__ = [
     "DatasetError",
     "ConfigError",
     "MissingInputError",
+    "InsufficientDataError",
 ]
 
 
@@ -27,3 +28,8 @@ class DatasetError(Monodepth2Error):
 
 class ConfigError(Monodepth2Error):
     """A configuration value or file is invalid."""
+
+
+class InsufficientDataError(DatasetError):
+    """The input reads, but does not hold what the task needs (too few moving frames, no
+    camera_info); the message says what was found and what is needed (CLI exit status 2)."""

@@ -36,8 +36,11 @@ def main() -> None:
 
     fig, (loss_ax, depth_ax) = plt.subplots(1, 2, figsize=(11, 3.6))
     loss_ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8, label="training loss")
-    if val:
+    if val and "loss" in val[0]:
         loss_ax.plot([r["step"] for r in val], [r["loss"] for r in val], "o-", label="validation loss")
+    elif val and "score" in val[0]:  # a guarded fine-tune (--init): its validation score and photometric error
+        loss_ax.plot([r["step"] for r in val], [r["score"] for r in val], "o-", label="validation score (guarded)")
+        loss_ax.plot([r["step"] for r in val], [r["photometric"] for r in val], "s-", label="validation photometric")
     loss_ax.set_xlabel("step")
     loss_ax.set_ylabel("photometric + smoothness loss")
     loss_ax.legend()

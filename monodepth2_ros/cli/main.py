@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from monodepth2_ros import __version__
-from monodepth2_ros.errors import MissingInputError, Monodepth2Error
+from monodepth2_ros.errors import InsufficientDataError, MissingInputError, Monodepth2Error
 
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
@@ -32,7 +32,7 @@ SUBCOMMAND_MODULES = (
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_USAGE = 2  # also argparse's status for usage errors, and ours for a missing input
+EXIT_USAGE = 2  # also argparse's status for usage errors, and ours for missing or insufficient input
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or EXIT_OK)
-    except MissingInputError as err:
+    except (MissingInputError, InsufficientDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except Monodepth2Error as err:

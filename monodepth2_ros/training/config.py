@@ -37,6 +37,7 @@ __all__ = [
     "LossConfig",
     "OptimConfig",
     "RuntimeConfig",
+    "FinetuneConfig",
     "TrainConfig",
     "load_config",
     "config_from_dict",
@@ -244,8 +245,12 @@ class RuntimeConfig:
     log_interval: int = 50  # steps between scalar logs
     image_log_interval: int = 500  # steps between image logs (TensorBoard only)
     max_val_batches: int | None = None  # cap validation cost; None: the whole validation split
+    max_minutes: float | None = None  # time budget of the run (wall clock); None: no limit
 
     def __post_init__(self) -> None:
+        _check(
+            self.max_minutes is None or self.max_minutes > 0.0, "runtime.max_minutes", self.max_minutes, "null or > 0"
+        )
         _check(self.precision in PRECISIONS, "runtime.precision", self.precision, f"one of {list(PRECISIONS)}")
         _check(self.compile in COMPILE_MODES, "runtime.compile", self.compile, f"one of {list(COMPILE_MODES)}")
         _check(self.num_workers >= 0, "runtime.num_workers", self.num_workers, ">= 0")
@@ -261,6 +266,42 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    """Guards of a fine-tune from a checkpoint (``model.init``) against a silently degrading model.
+
+    Validation on held-back time blocks scores each checkpoint by its photometric reprojection
+    error plus ``consistency_weight`` times the disagreement of its depth between views, times
+    ``1 + drift_weight * drift`` (how far its scale-free depth moved from the start model's: with
+    little parallax the photometric error falls for changes that do not make depth better, so a
+    departure from the start model has to be paid for). A checkpoint whose auto-mask share moved
+    more than ``automask_tolerance`` from the start model's is not eligible for ``best/``. The
+    start model is scored first and is ``best/`` until a fine-tuned checkpoint beats it, so a run
+    never ends with a ``best/`` worse than its start by this score.
+    """
+
+    enabled: bool = True  # the guards below; false: plain training from the init checkpoint
+    consistency_weight: float = 0.5  # weight of the depth consistency between views in the score
+    drift_weight: float = 2.0  # the score is multiplied by 1 + this x the drift from the start model
+    freeze_batchnorm: bool = True  # keep the start model's BatchNorm statistics (small batches, new domain)
+    automask_tolerance: float = 0.2  # largest change of the auto-mask share from the start model's
+    min_improvement: float = 0.002  # relative score improvement that counts as better
+    patience: int = 3  # validations without improvement before stopping early (0: never)
+    anchor_weight: float = 0.05  # pull of the scale-free log depth towards the start model's
+    warmup_steps: int = 20  # linear learning-rate warm-up (fresh Adam moments on trained weights)
+
+    def __post_init__(self) -> None:
+        _check(self.consistency_weight >= 0.0, "finetune.consistency_weight", self.consistency_weight, ">= 0")
+        _check(self.drift_weight >= 0.0, "finetune.drift_weight", self.drift_weight, ">= 0")
+        _check(
+            0.0 < self.automask_tolerance <= 1.0, "finetune.automask_tolerance", self.automask_tolerance, "0 < x <= 1"
+        )
+        _check(self.min_improvement >= 0.0, "finetune.min_improvement", self.min_improvement, ">= 0")
+        _check(self.patience >= 0, "finetune.patience", self.patience, "an integer >= 0")
+        _check(self.anchor_weight >= 0.0, "finetune.anchor_weight", self.anchor_weight, ">= 0")
+        _check(self.warmup_steps >= 0, "finetune.warmup_steps", self.warmup_steps, "an integer >= 0")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run depends on; recorded as ``RUN_DIR/config.yaml``."""
 
@@ -270,6 +311,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def __post_init__(self) -> None:
         if self.model.uses_stereo and self.data.right_image_topic is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monodepth2_ros.errors import DatasetError
+from monodepth2_ros.errors import DatasetError, InsufficientDataError
 from monodepth2_ros.training.config import DataConfig, ModelConfig
 from monodepth2_ros.training.frame_cache import FrameCache
 from monodepth2_ros.data.motion import mean_image_difference
@@ -29,6 +29,7 @@ __all__ = [
     "image_motion",
     "odometry_motion",
     "select_samples",
+    "snippet_span_s",
 ]
 
 _NS_PER_S = 1_000_000_000
@@ -127,13 +128,18 @@ def snippet_indices(segments: np.ndarray, offsets: tuple[int, ...], stride: int)
 
 
 def time_block_split(
-    stamps_ns: np.ndarray, sequence: np.ndarray, block_s: float, val_fraction: float
+    stamps_ns: np.ndarray,
+    sequence: np.ndarray,
+    block_s: float,
+    val_fraction: float,
+    min_block_s: float = 0.0,
 ) -> np.ndarray:
     """(N,) bool, True for validation frames: every k-th time block of each source.
 
-    Blocks of ``block_s`` seconds are counted from each source's first stamp; with
-    ``k = round(1 / val_fraction)`` the block in the middle of every run of k is held out, so a
-    source shorter than about ``k / 2`` blocks contributes to training only.
+    Blocks are counted from each source's first stamp; with ``k = round(1 / val_fraction)`` the
+    block in the middle of every run of k is held out. A source shorter than k blocks of
+    ``block_s`` gets shorter blocks (its duration / k, but at least ``min_block_s``), so a short
+    bag still holds back a block instead of contributing to training only.
     """
     is_val = np.zeros(np.asarray(stamps_ns).size, dtype=bool)
     if val_fraction <= 0.0:
@@ -142,7 +148,9 @@ def time_block_split(
     for source in np.unique(sequence):
         where = np.flatnonzero(sequence == source)
         stamps = np.asarray(stamps_ns, dtype=np.int64)[where]
-        blocks = (stamps - stamps.min()) // int(block_s * _NS_PER_S)
+        duration_s = (stamps.max() - stamps.min()) / _NS_PER_S
+        source_block_s = max(min(block_s, duration_s / period), min_block_s, 1e-9)
+        blocks = (stamps - stamps.min()) // max(1, int(source_block_s * _NS_PER_S))
         is_val[where] = blocks % period == period // 2
     return is_val
 
@@ -177,17 +185,32 @@ def _static(cache: FrameCache, snippets: np.ndarray, config: DataConfig) -> np.n
     return static
 
 
+def snippet_span_s(cache: FrameCache, data: DataConfig, model: ModelConfig) -> float:
+    """Seconds a sample spans at the median frame period: the shortest sensible split block."""
+    span_frames = (max(model.frame_ids) - min(model.frame_ids)) * data.stride
+    steps = np.diff(np.asarray(cache.stamps_ns, dtype=np.int64))
+    steps = steps[steps > 0]
+    period_s = float(np.median(steps)) / _NS_PER_S if steps.size else 0.0
+    return span_frames * period_s
+
+
+def _largest_motion(cache: FrameCache, snippets: np.ndarray) -> float:
+    return float(max(image_motion(cache.images, snippets[:, [0, c]]).max() for c in range(1, snippets.shape[1])))
+
+
 def select_samples(cache: FrameCache, data: DataConfig, model: ModelConfig) -> SampleSplit:
     """Split the cached frames into training and validation samples.
 
     Raises:
-        DatasetError: not even one sample can be formed (too few frames, or all static).
+        InsufficientDataError: not even one sample can be formed (too few frames for the stride,
+            or the camera never moves).
+        DatasetError: stereo training without right images.
     """
     segments, gaps = segment_ids(cache.stamps_ns, cache.sequence, data.max_gap_factor)
     snippets = snippet_indices(segments, model.source_offsets, data.stride)
     span = (max(model.frame_ids) - min(model.frame_ids)) * data.stride + 1
     if len(snippets) == 0:
-        raise DatasetError(
+        raise InsufficientDataError(
             f"too few frames for one training sample: {len(cache)} frame(s) in "
             f"{int(segments.max()) + 1 if len(segments) else 0} continuous segment(s) "
             f"(sources: {', '.join(cache.sources)}); a sample with frame_ids {list(model.frame_ids)} and "
@@ -200,7 +223,9 @@ def select_samples(cache: FrameCache, data: DataConfig, model: ModelConfig) -> S
             raise DatasetError("stereo training needs right images, but the frame cache has none")
         no_stereo = ~cache.has_right[snippets[:, 0]]
     keep = ~static & ~no_stereo
-    is_val = time_block_split(cache.stamps_ns, cache.sequence, data.split_block_s, data.val_fraction)
+    # Blocks shorter than two sample spans would lose most of their samples to the boundary.
+    min_block_s = 2.0 * snippet_span_s(cache, data, model)
+    is_val = time_block_split(cache.stamps_ns, cache.sequence, data.split_block_s, data.val_fraction, min_block_s)
     frame_val = is_val[snippets]
     straddling = keep & (frame_val.any(axis=1) != frame_val.all(axis=1))
     keep &= ~straddling
@@ -218,8 +243,21 @@ def select_samples(cache: FrameCache, data: DataConfig, model: ModelConfig) -> S
         train=len(train),
         val=len(val),
     )
+    if counts.static and counts.static == counts.candidates:
+        raise InsufficientDataError(
+            f"the camera never moves: all {counts.candidates} frame pairs {data.stride} frame(s) apart in "
+            f"{', '.join(cache.sources)} differ by less than the static threshold "
+            + (
+                f"(data.static_min_motion_m={data.static_min_motion_m} m of odometry)"
+                if cache.positions is not None
+                else f"(mean image difference {data.static_threshold}; largest found "
+                f"{_largest_motion(cache, snippets):.4f})"
+            )
+            + "; self-supervised training needs a camera that moves between frames (record while "
+            "driving or walking, or lower the threshold with --set data.static_threshold=...)"
+        )
     if len(train) == 0:
-        raise DatasetError(
+        raise InsufficientDataError(
             f"no training sample left from {len(snippets)} candidate(s): {counts.static} static "
             f"(data.static_threshold={data.static_threshold}), {counts.no_stereo} without a stereo "
             f"partner, {counts.straddling} across the split, {counts.val} for validation"

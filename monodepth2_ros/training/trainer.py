@@ -112,6 +112,7 @@ class TrainResult:
         resumed_from_step: the step the run resumed from, or None for a fresh start.
         best: ``best/best.json``'s content, or None when no best checkpoint was written.
         counts: how frames became samples.
+        stop_reason: why the run ended before its epochs or steps (time budget, early stopping), or None.
     """
 
     run_dir: Path
@@ -122,6 +123,7 @@ class TrainResult:
     resumed_from_step: int | None
     best: dict[str, Any] | None
     counts: SampleCounts
+    stop_reason: str | None = None
 
 
 def _is_out_of_memory(err: BaseException) -> bool:
@@ -215,6 +217,10 @@ class Trainer:
         self._validated_step = -1
         self._epoch_loss = (0.0, 0)
         self._last_batch: Batch | None = None
+        # runtime.max_minutes: the loop stops at this time.monotonic() (a subclass may move it).
+        self.deadline: float | None = None
+        if runtime.max_minutes is not None:
+            self.deadline = time.monotonic() + 60.0 * runtime.max_minutes
         if resume is not None:
             self._load_state(resume)
 
@@ -418,6 +424,15 @@ class Trainer:
         self._epoch_loss = (0.0, 0)
         self.save()
 
+    def stop_reason(self) -> str | None:
+        """Why the run should stop now before its epochs or steps are done, or None to go on."""
+        if self.deadline is None:
+            return None
+        over = time.monotonic() >= self.deadline
+        if self.context.enabled:  # every rank stops at the same step: stop when any rank is over
+            over = not self.context.all_true(not over)
+        return f"time budget of {self.config.runtime.max_minutes:g} min used" if over else None
+
     def fit(self) -> TrainResult:
         """Train until ``optim.epochs`` or ``optim.max_steps``; returns how it ended."""
         optim, runtime = self.config.optim, self.config.runtime
@@ -432,7 +447,8 @@ class Trainer:
         )
         window_start, window_steps = time.perf_counter(), 0
         try:
-            while self.epoch < optim.epochs and self.step < max_steps:
+            stop_reason = self.stop_reason()
+            while self.epoch < optim.epochs and self.step < max_steps and stop_reason is None:
                 self.sampler.set_position(self.epoch, self.batch_in_epoch * optim.batch_size)
                 for batch in self.loader:
                     self._last_batch = batch
@@ -454,11 +470,13 @@ class Trainer:
                     bar.update(1)
                     if self.step % runtime.checkpoint_interval == 0:
                         self.save()
-                    if self.step >= max_steps:
+                    stop_reason = self.stop_reason()
+                    if self.step >= max_steps or stop_reason is not None:
                         break
                 if self.batch_in_epoch >= steps_per_epoch:
                     self._end_epoch()
-                elif self.step < max_steps:  # pragma: no cover - the loader ended early
+                    stop_reason = stop_reason or self.stop_reason()
+                elif self.step < max_steps and stop_reason is None:  # pragma: no cover - the loader ended early
                     raise RuntimeError(f"epoch {self.epoch} ended after {self.batch_in_epoch} of {steps_per_epoch} batches")
             self.validate()
             self.save()
@@ -474,6 +492,7 @@ class Trainer:
             resumed_from_step=self.resumed_from_step,
             best=self.best,
             counts=self.data.split.counts,
+            stop_reason=stop_reason,
         )
 
 

@@ -79,8 +79,10 @@ def write_image_bag(
     stamps_ns: Sequence[int],
     broken: Sequence[int] = (),
     image_topic: str = "/cam/image_raw",
+    camera_info: bool = True,
 ) -> Path:
-    """A rosbag2 MCAP bag with rgb8 images and camera_info; ``broken`` frames get a bad encoding."""
+    """A rosbag2 MCAP bag with rgb8 images and (unless ``camera_info`` is False) their camera_info;
+    ``broken`` frames get a bad encoding."""
     writer = Ros2Writer(path, version=8, storage_plugin=StoragePlugin.MCAP)
     info_topic = image_topic.rsplit("/", 1)[0] + "/camera_info"
     with writer:
@@ -88,8 +90,9 @@ def write_image_bag(
         info_conn = writer.add_connection(info_topic, "sensor_msgs/msg/CameraInfo", typestore=TS2)
         for index, (rgb, stamp) in enumerate(zip(images, stamps_ns, strict=True)):
             height, width = rgb.shape[:2]
-            info = _camera_info(stamp, height, width)
-            writer.write(info_conn, stamp, TS2.serialize_cdr(info, "sensor_msgs/msg/CameraInfo"))
+            if camera_info:
+                info = _camera_info(stamp, height, width)
+                writer.write(info_conn, stamp, TS2.serialize_cdr(info, "sensor_msgs/msg/CameraInfo"))
             data, step = rgb_to_image_fields(rgb, "rgb8")
             encoding = "not_an_encoding" if index in broken else "rgb8"
             message = TS2.types["sensor_msgs/msg/Image"](
@@ -102,7 +105,7 @@ def write_image_bag(
 
 @pytest.fixture
 def image_bag_writer():
-    """``write_image_bag(path, images, stamps_ns, broken=(), image_topic=...)``."""
+    """``write_image_bag(path, images, stamps_ns, broken=(), image_topic=..., camera_info=True)``."""
     return write_image_bag
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monodepth2_ros.errors import DatasetError
+from monodepth2_ros.errors import DatasetError, InsufficientDataError
 from monodepth2_ros.training.config import DataConfig, ModelConfig
 from monodepth2_ros.training.frame_cache import FrameCache
 from monodepth2_ros.training.samples import (
@@ -107,15 +107,15 @@ def test_static_frames_by_odometry_distance_when_positions_are_known():
     assert sorted(split.train[:, 0].tolist()) == [1, 4]
 
 
-def test_too_few_frames_for_one_triplet_is_a_dataset_error():
-    with pytest.raises(DatasetError, match=r"too few frames for one training sample: 2 frame\(s\).*needs 3 consecutive"):
+def test_too_few_frames_for_one_triplet_is_insufficient_data():
+    with pytest.raises(InsufficientDataError, match=r"too few frames for one training sample: 2 frame\(s\).*needs 3 consecutive"):
         select_samples(_cache([0, 100]), DataConfig(), ModelConfig())
     gapped = _cache([0, 100, 1000, 1100, 3000, 3100])  # no three frames without a gap
     with pytest.raises(DatasetError, match=r"3 continuous segment\(s\)"):
         select_samples(gapped, DataConfig(), ModelConfig())
 
 
-def test_all_static_data_is_a_dataset_error_naming_the_threshold():
+def test_a_camera_that_never_moves_is_insufficient_data_naming_the_threshold():
     cache = _cache(np.arange(6) * 100, images=np.zeros((6, 8, 8, 3), np.uint8))
-    with pytest.raises(DatasetError, match=r"no training sample left from 4 candidate\(s\): 4 static \(data.static_threshold=0.01\)"):
+    with pytest.raises(InsufficientDataError, match=r"the camera never moves: all 4 frame pairs 1 frame\(s\) apart .*mean image difference 0.01; largest found 0.0000\); self-supervised training needs a camera that moves"):
         select_samples(cache, DataConfig(val_fraction=0.0), ModelConfig())

@@ -179,11 +179,11 @@ def make_speed_profile(rng: np.random.Generator, duration_s: float, max_speed_mp
             add(max(1.5, speed / 3.5), 0.0)  # brake to a standstill
             add(float(rng.uniform(1.0, 2.5)), 0.0)  # stand still
             since_stop = 0.0
-            add(float(rng.uniform(2.5, 4.0)), float(rng.uniform(5.0, max_speed_mps)))
+            add(float(rng.uniform(2.5, 4.0)), float(rng.uniform(min(5.0, max_speed_mps), max_speed_mps)))
         elif rng.random() < 0.5:
             add(float(rng.uniform(2.0, 6.0)), speed)  # cruise
         else:
-            add(float(rng.uniform(2.0, 4.0)), float(rng.uniform(3.0, max_speed_mps)))
+            add(float(rng.uniform(2.0, 4.0)), float(rng.uniform(min(3.0, max_speed_mps), max_speed_mps)))
     duration = np.array([p[0] for p in phases])
     v0 = np.array([p[1] for p in phases])
     v1 = np.array([p[2] for p in phases])

@@ -125,3 +125,14 @@ def test_config_rejects_invalid_values(field, value, message):
 def test_unavailable_device_is_a_config_error():
     with pytest.raises(ConfigError, match="not a torch device"):
         SyntheticDrive(SynthConfig(frames=1, device="no-such-device", **SMALL))
+
+
+@pytest.mark.parametrize("max_speed", [0.5, 2.0, 4.5])
+def test_slow_speed_profiles_never_exceed_their_limit(max_speed):
+    """A slow (handheld-like) drive: every phase's speed stays within [0, max_speed]."""
+    from monodepth2_ros.synthetic.path import make_speed_profile
+
+    for seed in range(30):
+        profile = make_speed_profile(np.random.default_rng(seed), 60.0, max_speed)
+        speeds = np.concatenate([profile.v0, profile.v1])
+        assert speeds.min() >= 0.0 and speeds.max() <= max_speed + 1e-9, (seed, speeds.max())

@@ -223,8 +223,32 @@ class PoseEstimator:
 
     def estimate(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> RelativeMotion:
         """Motion from frame a (earlier) to frame b (later), two (H, W, 3) uint8 RGB frames."""
-        axis_angle, translation = self.predict_raw(rgb_to_tensor(rgb_a, self.device), rgb_to_tensor(rgb_b, self.device))
+        return self.estimate_pairs([(rgb_a, rgb_b)])[0]
+
+    def estimate_pairs(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[RelativeMotion]:
+        """Motions of several (earlier, later) frame pairs in one batched network call.
+
+        On a CPU a batch costs far less per pair than single calls; a frame shared by two pairs
+        (consecutive pairs of a sequence) is converted once.
+        """
+        if not pairs:
+            return []
+        tensors: dict[int, torch.Tensor] = {}
+
+        def tensor(rgb: np.ndarray) -> torch.Tensor:
+            key = id(rgb)
+            if key not in tensors:
+                # at the network size now, so frames of different sizes still stack
+                tensors[key] = resize_to_network(rgb_to_tensor(rgb, self.device), self.info.height, self.info.width)
+            return tensors[key]
+
+        frames_a = torch.cat([tensor(a) for a, _ in pairs])
+        frames_b = torch.cat([tensor(b) for _, b in pairs])
+        axis_angle, translation = self.predict_raw(frames_a, frames_b)
         axis_angle = axis_angle.double().cpu()
         translation = translation.double().cpu() * self.scale
-        T_b_a = pose_vec_to_mat(axis_angle, translation)[0].numpy()
-        return RelativeMotion(T_b_a=T_b_a, axis_angle=axis_angle[0].numpy(), translation=translation[0].numpy())
+        T_b_a = pose_vec_to_mat(axis_angle, translation).numpy()
+        return [
+            RelativeMotion(T_b_a=T_b_a[i], axis_angle=axis_angle[i].numpy(), translation=translation[i].numpy())
+            for i in range(len(pairs))
+        ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from monodepth2_ros.data.camera import CameraModel, UncalibratedCameraError
 from monodepth2_ros.errors import ConfigError, DatasetError
+from monodepth2_ros.evaluation.backend_selection import resolve_auto_config
 from monodepth2_ros.evaluation.colorize import colorize_depth
 from monodepth2_ros.inference.estimators import DepthEstimator
 from monodepth2_ros.inference.pointcloud import (
@@ -102,9 +104,16 @@ def output_qos() -> QoSProfile:
     return keep_last_qos(OUTPUT_QUEUE_DEPTH, ReliabilityPolicy.RELIABLE)
 
 
-def build_estimator(params: DepthNodeParameters) -> DepthEstimator:
-    """Load the checkpoint named by ``params`` (empty: the bundled model) on its device, or raise."""
-    return DepthEstimator(resolve_weights(params.weights), params.inference_config())
+def build_estimator(params: DepthNodeParameters, say: Callable[[str], None] | None = None) -> DepthEstimator:
+    """Load the checkpoint named by ``params`` (empty: the bundled model) on its device, or raise.
+
+    ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick.
+    """
+    weights = resolve_weights(params.weights)
+    config, selection = resolve_auto_config(params.inference_config(), weights, "depth", say=say)
+    if selection is not None and say is not None:
+        say(selection.describe())
+    return DepthEstimator(weights, config)
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,7 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
 
     def _set_up(self, estimator: DepthEstimator | None) -> None:
         params = declare_parameters(self, DepthNodeParameters)
-        self._estimator = estimator if estimator is not None else build_estimator(params)
+        self._estimator = estimator if estimator is not None else build_estimator(params, self.get_logger().info)
         self._runtime = RuntimeParameters(self, params, self._estimator.info, self._make_scale)
         self._camera = _CameraState()
         self._warned_uncalibrated = False

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from monodepth2_ros.errors import ConfigError
+from monodepth2_ros.evaluation.backend_selection import resolve_auto_config
 from monodepth2_ros.inference.estimators import PoseEstimator
 from monodepth2_ros.inference.odometry import (
     NS_PER_S,
@@ -121,9 +123,16 @@ REFERENCE_QUEUE_DEPTH = 50
 DEFAULT_FRAME_BUFFER = 8
 
 
-def build_pose_estimator(params: PoseNodeParameters) -> PoseEstimator:
-    """Load the pose network named by ``params`` (empty: the bundled model) on its device, or raise."""
-    return PoseEstimator(resolve_weights(params.weights), params.inference_config())
+def build_pose_estimator(params: PoseNodeParameters, say: Callable[[str], None] | None = None) -> PoseEstimator:
+    """Load the pose network named by ``params`` (empty: the bundled model) on its device, or raise.
+
+    ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick.
+    """
+    weights = resolve_weights(params.weights)
+    config, selection = resolve_auto_config(params.inference_config(), weights, "pose", say=say)
+    if selection is not None and say is not None:
+        say(selection.describe())
+    return PoseEstimator(weights, config)
 
 
 @dataclass(frozen=True)
@@ -185,7 +194,7 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
                 f"scale_odometry_topic {params.scale_odometry_topic!r} is this node's own output {self._reference_topic}; "
                 "expected an external odometry (wheels, GNSS)"
             )
-        self._estimator = estimator if estimator is not None else build_pose_estimator(params)
+        self._estimator = estimator if estimator is not None else build_pose_estimator(params, self.get_logger().info)
         self._runtime = RuntimeParameters(self, params, self._estimator.info, self._make_scale)
         self._integrator = OdometryIntegrator(params.odometry_config())
         self._reference_rgb: np.ndarray | None = None

@@ -36,20 +36,20 @@ from monodepth2_ros.evaluation.colorize import colorize_depth
 from monodepth2_ros.inference.estimators import DepthEstimator
 from monodepth2_ros.inference.pointcloud import (
     POINT_STEP,
+    PointCloudArray,
     cloud_shape,
     default_intrinsics,
     depth_to_points,
     fill_cloud,
     mask_depth_range,
 )
-from monodepth2_ros.inference.preprocess import rgb_to_tensor
+from monodepth2_ros.inference.preprocess import resize_to_network, rgb_to_tensor
 from monodepth2_ros.inference.scale import OBSERVES_DEPTH, OBSERVES_MOTION, ScaleSource, make_scale_source
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.geometry import scale_intrinsics
 from monodepth2_ros.ros.conversions import (
     MessageBuffer,
     camera_info_message,
-    image_message,
     image_message_from_buffer,
     point_cloud_message,
 )
@@ -69,6 +69,7 @@ from monodepth2_ros.ros.node_common import (
 )
 from monodepth2_ros.ros.parameters import DepthNodeParameters, declare_parameters
 from monodepth2_ros.ros.pose_scale import TOPIC_SCALE, ScaleLink
+from monodepth2_ros.ros.stage_profile import DEPTH_STAGES, StageProfile
 
 __all__ = [
     "NODE_NAME",
@@ -157,6 +158,7 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         self._depth_buffer = MessageBuffer()
         self._colored_buffer = MessageBuffer()
         self._cloud_buffer = MessageBuffer()
+        self._profile = StageProfile(DEPTH_STAGES)
 
         qos = output_qos()
         self._depth_pub = self.create_publisher(Image, TOPIC_DEPTH, qos)
@@ -196,6 +198,11 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
 
     # ------------------------------------------------------------------------------------------
     # read-only views (with CameraNode's parameters, scale, estimator, stats, is_idle, problem_counts)
+
+    @property
+    def stage_profile(self) -> StageProfile:
+        """Per-stage times of the recent frames (decode ... publish), for ``bench`` and the diagnostics."""
+        return self._profile
 
     @property
     def has_camera_info(self) -> bool:
@@ -289,9 +296,18 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         return np.asarray(scale_intrinsics(K, (model.height, model.width), (height, width)), dtype=np.float64)
 
     def _process(self, frame: _Frame) -> None:
+        try:
+            self._process_frame(frame)
+        finally:
+            self._profile.discard_frame()  # a frame that ended early leaves no partial stage times
+
+    def _process_frame(self, frame: _Frame) -> None:
+        """Decode, infer, publish what is subscribed; every stage timed in ``stage_profile``."""
         runtime = self._runtime.current
         params = runtime.params
-        rgb = self._frames.decode(frame.msg, self._image_topic)
+        stage = self._profile.stage
+        with stage("decode"):
+            rgb = self._frames.decode(frame.msg, self._image_topic)
         if rgb is None:
             return
         height, width = rgb.shape[:2]
@@ -308,27 +324,50 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         out_size = (height, width) if params.output_size == "input" else estimator.network_size
         K_out = K if out_size == (height, width) else np.asarray(scale_intrinsics(K, (height, width), out_size))
         with torch.inference_mode():
-            disparity = estimator.predict_disparity(rgb_to_tensor(rgb, estimator.device))
-            depth_units = estimator.disparity_to_depth(disparity, out_size)
-            if estimator.scale != 1.0:
-                depth_units = depth_units / estimator.scale
-            runtime.scale.observe(depth_units, K_out)
-            scale = runtime.scale.scale
-            self._scale_link.publish_if_changed(runtime.scale)
-            depth = mask_depth_range(depth_units * scale if scale != 1.0 else depth_units, params.min_depth, params.max_depth)
-
-            depth_host: np.ndarray | None = None
-            if want_depth or want_colored:
-                depth_host = self._depth_buffer.view(out_size, np.float32)
-                torch.from_numpy(depth_host).copy_(depth[0, 0])
+            with stage("preprocess"):
+                images = resize_to_network(rgb_to_tensor(rgb, estimator.device), *estimator.network_size)
+            with stage("network"):
+                disparity = estimator.predict_disparity(images)
+            with stage("upsample"):  # to the output size, metres, the scale's observation, range mask
+                depth_units = estimator.disparity_to_depth(disparity, out_size)
+                if estimator.scale != 1.0:
+                    depth_units = depth_units / estimator.scale
+                runtime.scale.observe(depth_units, K_out)
+                scale = runtime.scale.scale
+                depth = mask_depth_range(
+                    depth_units * scale if scale != 1.0 else depth_units, params.min_depth, params.max_depth
+                )
+                depth_host: np.ndarray | None = None
+                if want_depth or want_colored:  # straight into the depth message's buffer
+                    depth_host = self._depth_buffer.view(out_size, np.float32)
+                    torch.from_numpy(depth_host).copy_(depth[0, 0])
+            with stage("publish"):
+                self._scale_link.publish_if_changed(runtime.scale)
             if want_depth:
-                self._depth_pub.publish(image_message_from_buffer(self._depth_buffer, *out_size, "32FC1", header))
+                with stage("serialisation"):
+                    message = image_message_from_buffer(self._depth_buffer, *out_size, "32FC1", header)
+                with stage("publish"):
+                    self._depth_pub.publish(message)
             if want_info:
-                self._depth_info_pub.publish(self._camera_info(K_out, out_size, frame.camera, params, header))
+                with stage("serialisation"):
+                    message = self._camera_info(K_out, out_size, frame.camera, params, header)
+                with stage("publish"):
+                    self._depth_info_pub.publish(message)
             if want_colored:
-                self._colored_pub.publish(self._colored(depth_host, params, header))
+                with stage("colour map"):
+                    self._colour(depth_host, params)
+                with stage("serialisation"):
+                    message = image_message_from_buffer(self._colored_buffer, *out_size, "bgr8", header)
+                with stage("publish"):
+                    self._colored_pub.publish(message)
             if want_points:
-                self._points_pub.publish(self._cloud(depth, K_out, rgb, out_size, params, header))
+                with stage("cloud"):
+                    cloud = self._cloud(depth, K_out, rgb, out_size, params)
+                with stage("serialisation"):
+                    message = point_cloud_message(cloud, header, self._cloud_buffer)
+                with stage("publish"):
+                    self._points_pub.publish(message)
+        self._profile.end_frame()
         self._stats.frame_published(time.monotonic() - frame.received)
 
     def _camera_info(
@@ -344,15 +383,17 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             D=model.D if keeps_distortion else None,
         )
 
-    def _colored(self, depth: np.ndarray, params: DepthNodeParameters, header: Any) -> Image:
+    def _colour(self, depth: np.ndarray, params: DepthNodeParameters) -> None:
+        """The colour map, written as bgr8 straight into the colored message's buffer."""
         fixed = params.color_range_mode == "fixed"
-        rgb = colorize_depth(
+        colorize_depth(
             depth,
             vmin=params.color_min if fixed else None,
             vmax=params.color_max if fixed else None,
             cmap=params.colormap,
+            out=self._colored_buffer.view((*depth.shape, 3), np.uint8),
+            bgr=True,
         )
-        return image_message(rgb[..., ::-1], "bgr8", header, self._colored_buffer)
 
     def _cloud(
         self,
@@ -361,16 +402,15 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         rgb: np.ndarray,
         size: tuple[int, int],
         params: DepthNodeParameters,
-        header: Any,
-    ) -> PointCloud2:
+    ) -> PointCloudArray:
+        """Points with colour, packed into the points message's buffer."""
         stride = params.cloud_stride
         points = depth_to_points(depth, K, stride=stride, max_range=params.cloud_max_range)
         if rgb.shape[:2] != size:
             rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         rows, columns = cloud_shape(*size, stride)
         buffer = self._cloud_buffer.view((rows * columns * POINT_STEP // 4,), np.float32)
-        cloud = fill_cloud(points, rgb[::stride, ::stride], out=buffer, organized=params.cloud_organized)
-        return point_cloud_message(cloud, header, self._cloud_buffer)
+        return fill_cloud(points, rgb[::stride, ::stride], out=buffer, organized=params.cloud_organized)
 
     # ------------------------------------------------------------------------------------------
     # diagnostics
@@ -387,7 +427,8 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         warnings += self._frames.input_warnings(snapshot)
         if runtime.scale.warning is not None:
             warnings.append(runtime.scale.warning)
-        return node_status(self, "depth", snapshot, runtime.scale, self._estimator, self._image_topic, {}, warnings)
+        stages = {"stage p50 (ms)": self._profile.summary() or "none yet"}
+        return node_status(self, "depth", snapshot, runtime.scale, self._estimator, self._image_topic, stages, warnings)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -3,8 +3,9 @@
 Measures, for camera-sized frames (KITTI's 1242x375 bgr8 by default):
 
 * node latency: publishing an Image until *both* ``depth`` and ``points`` for it have arrived at a
-  subscriber in the same process (one frame in flight at a time), p50/p95, and the part of it spent
-  inside the node (image received to outputs published);
+  subscriber in the same process (one frame in flight at a time), p50/p95, the part of it spent
+  inside the node (image received to outputs published) and that part per stage (decode,
+  preprocess, network, upsample, colour map, cloud, serialisation, publish);
 * model latency: :meth:`DepthEstimator.estimate` on the same frames and device, p50/p95;
 * throughput: the output rate under a flood of input (four times the sequential rate; the worker
   drops what it cannot serve), and the highest input rate, probed downwards from the sequential
@@ -77,6 +78,8 @@ class _Driver:
         self.arrivals = Arrivals(("depth", "points"))
         node.create_subscription(Image, "depth", self.arrivals.callback("depth"), output_qos())
         node.create_subscription(PointCloud2, "points", self.arrivals.callback("points"), output_qos())
+        # a viewer of depth/colored too (not waited for), so every stage of the node runs and is profiled
+        node.create_subscription(Image, "depth/colored", lambda msg: None, output_qos())
 
     def publish(self, index: int) -> tuple[int, float]:
         """Publish frame ``index`` (stamp = index ms); returns (stamp key, publish time)."""
@@ -222,6 +225,7 @@ def _measure(
         model_latencies.append(time.perf_counter() - start)
         index += 1
     inside = node.stats.snapshot()  # image received -> outputs published, inside the node
+    stages = node.stage_profile.p50_ms()  # where that time went, per stage (sequential frames)
     del estimator
 
     # Four times the sequential rate saturates the node without flooding the machine with publishing.
@@ -267,6 +271,7 @@ def _measure(
         "backend": f"{node.estimator.backend.backend} {node.estimator.backend.precision}",
         "node_latency_ms": latency_summary_ms(node_latencies),
         "node_processing_ms": {"p50": inside.latency_p50_ms, "p95": inside.latency_p95_ms},
+        "node_stage_p50_ms": stages,
         "model_latency_ms": latency_summary_ms(model_latencies),
         "flood_input_rate_hz": flood_input,
         "flood_output_rate_hz": flood_rate,

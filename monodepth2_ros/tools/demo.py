@@ -156,7 +156,14 @@ def run_nodes_on_bag(
             last = now
             time.sleep(1.0)
         recorder.close()
-        return {"played": dict(stats.published), "recorded": dict(recorder.counts)}
+        counts = {"played": dict(stats.published), "recorded": dict(recorder.counts)}
+        for node in nodes:
+            if hasattr(node, "event_counts"):  # the pose node: what happened to the frame pairs
+                snapshot = node.stats.snapshot()
+                counts["pose_node"] = {
+                    "events": node.event_counts, "received": snapshot.received, "dropped": snapshot.dropped,
+                }
+        return counts
     finally:
         executor.shutdown()
         for node in nodes:
@@ -209,6 +216,26 @@ def _node_odometry_scores(drive_bag: Path, out_bag: Path) -> tuple[dict, np.ndar
         "distance_m": float(np.linalg.norm(np.diff(truth[:, :3, 3], axis=0), axis=1).sum()),
     }
     return figures, truth[:, :3, 3], aligned.alignment.poses[:, :3, 3]
+
+
+def pair_figures(counts: dict, frames: int) -> dict:
+    """How many of the drive's adjacent frame pairs the pose node integrated (or held as static).
+
+    Every odometry message after the first closes one pair with the frame before it; a pair across
+    images dropped from a full buffer (``overflow``) is not adjacent; frames never received or
+    dropped close no pair at all.
+    """
+    published = counts.get("recorded", {}).get("/odom", 0)
+    pose = counts.get("pose_node", {})
+    overflow = pose.get("events", {}).get("overflow", 0)
+    adjacent = max(published - 1 - overflow, 0)
+    return {
+        "adjacent_pairs": max(frames - 1, 0),
+        "adjacent_pairs_integrated": adjacent,
+        "pairs_integrated_pct": 100.0 * adjacent / max(frames - 1, 1),
+        "pairs_over_dropped_images": overflow,
+        "pairs_run_in_batches": pose.get("events", {}).get("batched_pairs", 0),
+    }
 
 
 def _last_cloud(out_bag: Path):
@@ -304,6 +331,15 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = _progress) -> Demo
     counts = run_nodes_on_bag(drive_bag, config.out_dir / FILES["output"], weights, config.device, config.play_rate, say)
     result = score(config, drive_bag, drive, config.out_dir / FILES["output"], weights, say)
     result.figures["topics"] = counts
+    pairs = pair_figures(counts, config.frames)
+    result.figures["node_odometry"].update(pairs)
+    line = (
+        f"- pose node: {pairs['adjacent_pairs_integrated']}/{pairs['adjacent_pairs']} adjacent frame pairs integrated "
+        f"({pairs['pairs_integrated_pct']:.0f} %), {pairs['pairs_over_dropped_images']} across dropped images, "
+        f"{pairs['pairs_run_in_batches']} run in batches"
+    )
+    markdown = result.files["markdown"].read_text().replace("\n\n## The model offline", f"\n{line}\n\n## The model offline", 1)
+    write_text_atomic(result.files["markdown"], markdown)
     result.figures["wall_time_s"] = time.monotonic() - start
     write_json(result.files["json"], result.figures)
     result.files["drive"] = drive_bag

@@ -36,11 +36,10 @@ from monodepth2_ros.evaluation.colorize import colorize_depth
 from monodepth2_ros.inference.estimators import DepthEstimator
 from monodepth2_ros.inference.pointcloud import (
     POINT_STEP,
+    CloudBuilder,
     PointCloudArray,
     cloud_shape,
     default_intrinsics,
-    depth_to_points,
-    fill_cloud,
     mask_depth_range,
 )
 from monodepth2_ros.inference.preprocess import resize_to_network, rgb_to_tensor
@@ -159,6 +158,7 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         self._colored_buffer = MessageBuffer()
         self._cloud_buffer = MessageBuffer()
         self._profile = StageProfile(DEPTH_STAGES)
+        self._cloud_builder = CloudBuilder()  # the camera's rays, kept across frames
 
         qos = output_qos()
         self._depth_pub = self.create_publisher(Image, TOPIC_DEPTH, qos)
@@ -405,12 +405,13 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
     ) -> PointCloudArray:
         """Points with colour, packed into the points message's buffer."""
         stride = params.cloud_stride
-        points = depth_to_points(depth, K, stride=stride, max_range=params.cloud_max_range)
         if rgb.shape[:2] != size:
             rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         rows, columns = cloud_shape(*size, stride)
         buffer = self._cloud_buffer.view((rows * columns * POINT_STEP // 4,), np.float32)
-        return fill_cloud(points, rgb[::stride, ::stride], out=buffer, organized=params.cloud_organized)
+        return self._cloud_builder.fill(
+            depth, K, rgb[::stride, ::stride], buffer, stride, params.cloud_max_range, params.cloud_organized
+        )
 
     # ------------------------------------------------------------------------------------------
     # diagnostics

@@ -285,10 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__, "checkpoint folder", DEFAULT_FRAMES)
     parser.add_argument("--probe-seconds", type=float, default=_PROBE_S)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--backend", default="eager", help="the node's backend parameter (default eager)")
     add_run_arguments(parser, _WARMUP_FRAMES)
     options = parser.parse_args(argv)
     with weights_or_random(options.weights, "monodepth2_bench_") as weights:
-        result = run_node_benchmark(weights, probe_s=options.probe_seconds, **run_arguments(options))
+        result = run_node_benchmark(
+            weights, probe_s=options.probe_seconds, backend=options.backend, **run_arguments(options)
+        )
     print_result(result, options.json)
     return 0
 

@@ -18,9 +18,11 @@ pose node's batches of pairs) run one compiled with a dynamic batch axis, built 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -106,7 +108,8 @@ def quantize_openvino_int8(
     model = ov.Core().read_model(str(fp32_path))
     names = [port.get_any_name() for port in model.inputs]
     dataset = nncf.Dataset(list(feeds), lambda feed: {name: feed[name] for name in names})
-    quantized = nncf.quantize(model, dataset, subset_size=len(feeds), preset=nncf.QuantizationPreset.MIXED)
+    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars stay off stdout (JSON, tables)
+        quantized = nncf.quantize(model, dataset, subset_size=len(feeds), preset=nncf.QuantizationPreset.MIXED)
     partial = target.with_name(target.stem + f".{os.getpid()}.partial.xml")
     ov.save_model(quantized, str(partial), compress_to_fp16=False)
     partial.with_suffix(".bin").replace(target.with_suffix(".bin"))

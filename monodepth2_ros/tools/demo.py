@@ -14,6 +14,7 @@ Steps (each a function, so the tests run them at a tiny size):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import threading
 import time
@@ -73,6 +74,7 @@ class DemoConfig:
         frames, width, height, rate_hz, seed: the synthetic drive.
         play_rate: replay speed factor (1 = real time).
         device: inference device of the nodes and the offline evaluation.
+        backend: the nodes' ``backend`` parameter (``auto``: the fastest accurate one here).
     """
 
     out_dir: Path = Path("demo_output")
@@ -84,6 +86,7 @@ class DemoConfig:
     seed: int = HELD_OUT_SEED
     play_rate: float = 1.0
     device: str = "cpu"
+    backend: str = "eager"
 
 
 @dataclass
@@ -106,7 +109,13 @@ def render_drive(config: DemoConfig, say: Callable[[str], None] = _progress) -> 
 
 
 def run_nodes_on_bag(
-    bag: Path, out_bag: Path, weights: Path, device: str, play_rate: float = 1.0, say: Callable[[str], None] = _progress
+    bag: Path,
+    out_bag: Path,
+    weights: Path,
+    device: str,
+    play_rate: float = 1.0,
+    say: Callable[[str], None] = _progress,
+    backend: str = "eager",
 ) -> dict:
     """Replay ``bag`` into the depth and pose nodes and record their outputs into ``out_bag``.
 
@@ -123,7 +132,7 @@ def run_nodes_on_bag(
         pose=True, weights=str(weights), device=device, params_file="", namespace="", remap=list(INPUT_REMAPS),
         scale_mode="camera_height",
     )
-    plan = bringup_plan(options)
+    plan = [dataclasses.replace(spec, parameters=(*spec.parameters, {"backend": backend})) for spec in bringup_plan(options)]
     context = rclpy.Context()
     rclpy.init(args=[], context=context)
     executor = MultiThreadedExecutor(context=context)
@@ -328,7 +337,9 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = _progress) -> Demo
     for name in ("drive", "output", "offline"):
         shutil.rmtree(config.out_dir / name, ignore_errors=True)
     drive_bag, drive = render_drive(config, say)
-    counts = run_nodes_on_bag(drive_bag, config.out_dir / FILES["output"], weights, config.device, config.play_rate, say)
+    counts = run_nodes_on_bag(
+        drive_bag, config.out_dir / FILES["output"], weights, config.device, config.play_rate, say, config.backend
+    )
     result = score(config, drive_bag, drive, config.out_dir / FILES["output"], weights, say)
     result.figures["topics"] = counts
     pairs = pair_figures(counts, config.frames)

@@ -232,7 +232,7 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         info = self._estimator.info
         self.get_logger().info(
             f"ready: pose ResNet-{info.num_layers} {info.width}x{info.height} on {self._estimator.device} "
-            f"{self._estimator.precision}; {self._image_topic} ({params.input_transport}, {params.qos_reliability}); "
+            f"{getattr(getattr(self._estimator, 'backend', None), 'backend', '')} {self._estimator.precision}; {self._image_topic} ({params.input_transport}, {params.qos_reliability}); "
             f"{params.odom_frame} -> {params.base_frame}; scale {self._runtime.current.scale.describe()}"
         )
 

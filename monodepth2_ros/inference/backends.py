@@ -17,7 +17,8 @@ Backends (``InferenceConfig.backend``) and the precisions each accepts:
 * ``openvino`` (fp32, bf16, int8; CPU): the exported ONNX graph on OpenVINO's CPU plugin, int8
   quantised by NNCF; see :mod:`monodepth2_ros.inference.openvino_backend`.
 * ``auto``: the fastest of the above that runs here within the accuracy bound, from a small cached
-  measurement; see :mod:`monodepth2_ros.inference.backend_auto`.
+  measurement; see :mod:`monodepth2_ros.evaluation.backend_selection` (it resolves ``auto`` before
+  an estimator is built).
 
 A backend that cannot run here (onnxruntime not installed, no CUDA provider, no bf16 instructions)
 falls back, with a logged warning, to the closest one that can; :class:`BackendChoice` records what
@@ -76,7 +77,7 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-# "auto" is no runtime of its own: the estimators measure and pick one (inference/backend_auto.py).
+# "auto" is no runtime of its own: evaluation/backend_selection.py measures and picks one.
 AUTO_BACKEND = "auto"
 BACKENDS = ("eager", "eager_optimized", "compile", "onnxruntime", "openvino", AUTO_BACKEND)
 BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {

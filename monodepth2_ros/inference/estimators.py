@@ -44,10 +44,12 @@ class InferenceConfig:
             stereo-trained models, else 1, i.e. relative depth).
         post_process: the paper's flip post-processing; doubles the network cost.
         backend: what runs the networks: ``eager`` (PyTorch as trained), ``eager_optimized``
-            (BatchNorm folded, channels-last, CUDA graphs), ``compile`` (torch.compile) or
-            ``onnxruntime``; see :mod:`monodepth2_ros.inference.backends`. One that cannot run
-            here falls back to eager with a logged warning.
-        onnx_dir: folder written by ``monodepth2 export`` for the ``onnxruntime`` backend; None
+            (BatchNorm folded, channels-last, CUDA graphs), ``compile`` (torch.compile),
+            ``onnxruntime`` or ``openvino``; see :mod:`monodepth2_ros.inference.backends`. One that
+            cannot run here falls back to eager with a logged warning. ``auto`` is accepted here
+            but must be resolved (``evaluation.backend_selection.resolve_auto_config``) before an
+            estimator is built.
+        onnx_dir: folder written by ``monodepth2 export`` for the ``onnxruntime`` and ``openvino`` backends; None
             exports (and for int8 calibrates on rendered frames) when the estimator is built.
     """
 

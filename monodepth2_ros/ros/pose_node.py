@@ -230,9 +230,10 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
                 "(odom and path are published); the camera mount comes from camera_to_base_xyz/rpy"
             )
         info = self._estimator.info
+        backend = getattr(getattr(self._estimator, "backend", None), "backend", "")  # test doubles have none
         self.get_logger().info(
             f"ready: pose ResNet-{info.num_layers} {info.width}x{info.height} on {self._estimator.device} "
-            f"{getattr(getattr(self._estimator, 'backend', None), 'backend', '')} {self._estimator.precision}; {self._image_topic} ({params.input_transport}, {params.qos_reliability}); "
+            f"{backend} {self._estimator.precision}; {self._image_topic} ({params.input_transport}, {params.qos_reliability}); "
             f"{params.odom_frame} -> {params.base_frame}; scale {self._runtime.current.scale.describe()}"
         )
 

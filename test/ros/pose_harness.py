@@ -167,10 +167,15 @@ def feed(graph: Any, node: Any, messages: list[Image], publisher: Any = None) ->
             raise TimeoutError(f"the node did not handle the image stamped {stamp_ns(msg)}")
 
 
-def feed_while_busy(node: Any, messages: list[Image], publisher: Any) -> None:
-    """Publish images as soon as the node has *received* the previous one, busy or not (a camera
-    faster than the network); no image is lost in DDS, so what the node drops is its own doing."""
-    for msg in messages:
+def feed_while_busy(node: Any, messages: list[Image], publisher: Any, period_s: float = 0.0) -> None:
+    """Publish images like a camera faster than the network: one every ``period_s`` (0: at once),
+    each once the node has *received* the previous one, busy or not, so no image is lost in DDS
+    and what the node drops is its own doing."""
+    start = time.monotonic()
+    for index, msg in enumerate(messages):
+        delay = start + index * period_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
         before = node.stats.snapshot().received
         publisher.publish(msg)
         if not wait_until(lambda: node.stats.snapshot().received > before):

@@ -205,6 +205,7 @@ class Arrivals:
         self._topics = topics
         self._condition = threading.Condition()
         self._arrivals: dict[int, dict[str, float]] = {}
+        self._last = 0.0
 
     def callback(self, topic: str) -> Callable[[Any], None]:
         """The subscription callback of ``topic``."""
@@ -215,11 +216,17 @@ class Arrivals:
         key = self._stamp_to_ns(msg.header.stamp)
         with self._condition:
             self._arrivals.setdefault(key, {})[topic] = now
+            self._last = now
             self._condition.notify_all()
 
     def _done(self, key: int) -> float | None:
         got = self._arrivals.get(key, {})
         return max(got.values()) if len(got) == len(self._topics) else None
+
+    def last_arrival(self) -> float:
+        """When the last output of any stamp arrived (``time.perf_counter``; 0 before any)."""
+        with self._condition:
+            return self._last
 
     def done_time(self, key: int) -> float | None:
         """When the stamp ``key`` (ns) was done, or None."""

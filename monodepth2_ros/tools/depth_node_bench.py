@@ -13,8 +13,9 @@ Measures, for camera-sized frames (KITTI's 1242x375 bgr8 by default):
 
 With ``--node-process`` the node runs in a process of its own (``python -m
 monodepth2_ros.ros.depth_node``), as on a robot: the images and outputs then cross process
-boundaries through DDS, and what happens inside the node (its processing latency, drops, per-stage
-times) is read from its ``/diagnostics``.
+boundaries through DDS (the node subscribes reliably, so no image is lost in transport), and what
+happens inside the node (its processing latency, drops, per-stage times) is read from its
+``/diagnostics``.
 
     python -m monodepth2_ros.tools.depth_node_bench --random-weights --frames 200
     python -m monodepth2_ros.tools.depth_node_bench --weights ~/models/mono_640x192 --device cuda --json bench.json
@@ -205,6 +206,8 @@ def _start_node_process(
         "-r", f"__node:={_REMOTE_NAME}",
         "-p", f"weights:={weights}", "-p", f"device:={device}", "-p", f"precision:={precision}",
         "-p", f"backend:={backend}",
+        # a large image lost between processes would stall the one-in-flight latency loop
+        "-p", "qos_reliability:=reliable",
     ]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from monodepth2_ros.ros.stage_profile import DEPTH_STAGES
 from monodepth2_ros.tools.backend_bench import (
     QUICK_SETTINGS,
     BenchReport,
@@ -119,6 +120,7 @@ def format_table(report: BenchReport) -> str:
     for row in report.rows:
         cells = [fn(row) for _, _, fn in _COLUMNS]
         lines.append(" ".join(f"{c:>{w}}" if i else f"{c:<{w}}" for i, (c, (_, w, _)) in enumerate(zip(cells, _COLUMNS))))
+    lines.extend(format_stage_table(report))
     lines.append("")
     for row in report.rows:
         notes = [n for n in (row.note, row.node_note and f"node: {row.node_note}") if n]
@@ -127,6 +129,33 @@ def format_table(report: BenchReport) -> str:
     lines.extend(f"note: {note}" for note in report.notes)
     lines.append(f"inductor cache: {report.inductor_cache_dir}")
     return "\n".join(lines)
+
+
+def format_stage_table(report: BenchReport) -> list[str]:
+    """The depth node's time per stage (p50 ms) for each row the node ran, beside the bare network.
+
+    ``node`` is publish-to-arrival of depth + points (one frame in flight); ``bare`` is
+    ``DepthEstimator.estimate`` on the same frames in the same run; ``x bare`` their ratio; ``in Hz``
+    the highest input rate served without a drop or a growing latency.
+    """
+    rows = [row for row in report.rows if row.node_stages_ms]
+    if not rows:
+        return []
+    columns = [*DEPTH_STAGES, "node", "bare", "x bare", "in Hz"]
+    widths = [max(len(name), 7) for name in columns]
+    lines = ["", "depth node per stage, p50 ms (" + rows[0].node_note + "):"]
+    lines.append(f"{'backend precision':<22} " + " ".join(f"{name:>{w}}" for name, w in zip(columns, widths)))
+    for row in rows:
+        stages = row.node_stages_ms or {}
+        ratio = row.node_p50_ms / row.node_model_p50_ms if row.node_p50_ms and row.node_model_p50_ms else None
+        cells = [_number(stages.get(name), ".1f") for name in DEPTH_STAGES] + [
+            _number(row.node_p50_ms, ".1f"),
+            _number(row.node_model_p50_ms, ".1f"),
+            _number(ratio, ".2f"),
+            _number(row.node_sustained_hz, ".2f"),
+        ]
+        lines.append(f"{row.label:<22} " + " ".join(f"{cell:>{w}}" for cell, w in zip(cells, widths)))
+    return lines
 
 
 def _progress(line: str) -> None:

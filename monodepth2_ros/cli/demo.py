@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     parser.add_argument("--height", type=int, default=192)
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (1 = real time, 10 Hz)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--backend", default="eager", help="the nodes' network runtime (auto: the fastest accurate one here, measured once)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = DemoConfig(
         out_dir=Path(args.out), weights=args.weights, frames=args.frames, width=args.width, height=args.height,
-        play_rate=args.rate, device=args.device,
+        play_rate=args.rate, device=args.device, backend=args.backend,
     )
     result = run_demo(config)
     print()

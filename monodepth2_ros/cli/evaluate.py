@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
 from monodepth2_ros.errors import ConfigError
+from monodepth2_ros.evaluation.backend_selection import resolve_auto_config
 from monodepth2_ros.evaluation.runner import EvaluationConfig, evaluate_bag, evaluate_image_folder
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
 from monodepth2_ros.inference.backends import ALL_PRECISIONS, BACKENDS
@@ -70,9 +72,22 @@ def register(subparsers) -> None:
     parser.add_argument("--max-depth", type=float, default=80.0, help="ground-truth cap, metres")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="fp32", choices=ALL_PRECISIONS, help="int8 needs --backend onnxruntime")
-    parser.add_argument("--backend", default="eager", choices=BACKENDS, help="network runtime (default eager)")
+    parser.add_argument("--precision", default="fp32", choices=ALL_PRECISIONS, help="int8 needs --backend onnxruntime or openvino")
+    parser.add_argument("--backend", default="eager", choices=BACKENDS, help="network runtime (default eager); auto: the fastest accurate one here, measured once and cached")
     parser.set_defaults(func=run)
+
+
+def _auto_config(inference: InferenceConfig, checkpoint, network: str) -> InferenceConfig:
+    """``--backend auto``: measure (or read the cached pick) and say what runs."""
+    config, selection = resolve_auto_config(inference, checkpoint, network, say=_progress)
+    if selection is not None:
+        print(selection.describe(), file=sys.stderr)
+    return config
+
+
+def _progress(line: str) -> None:
+    if sys.stderr.isatty():
+        print(f"... {line}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,13 +97,13 @@ def run(args: argparse.Namespace) -> int:
     inference = InferenceConfig(device=args.device, precision=args.precision, backend=args.backend, post_process=args.post_process, scale=args.scale)
     depth_fn = None
     if not args.no_depth:
-        depth = DepthEstimator(checkpoint, inference)
+        depth = DepthEstimator(checkpoint, _auto_config(inference, checkpoint, "depth"))
         depth_fn = lambda rgb: depth.estimate(rgb).depth  # noqa: E731
     motion_fn = None
     if not args.no_odometry:
         if checkpoint.pose_net is None:
             raise ConfigError(f"{checkpoint.folder} has no pose network; use --no-odometry")
-        pose = PoseEstimator(checkpoint, inference)
+        pose = PoseEstimator(checkpoint, _auto_config(inference, checkpoint, "pose"))
         motion_fn = lambda a, b: pose.estimate(a, b).T_a_b  # noqa: E731
     config = EvaluationConfig(
         image_topic=args.image_topic,

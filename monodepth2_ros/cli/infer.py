@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from monodepth2_ros.data.camera import CameraModel, load_camera_file, save_camer
 from monodepth2_ros.data.folder_reader import IMAGE_SUFFIXES, read_image_file
 from monodepth2_ros.data.paths import natural_key
 from monodepth2_ros.errors import ConfigError, DatasetError, MissingInputError
+from monodepth2_ros.evaluation.backend_selection import resolve_auto_config
 from monodepth2_ros.evaluation.colorize import colorize_depth
 from monodepth2_ros.evaluation.pose_io import Trajectory, write_tum_trajectory
 from monodepth2_ros.evaluation.trajectory import integrate_relative
@@ -60,8 +62,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    parser.add_argument("--precision", default="fp32", choices=ALL_PRECISIONS, help="int8 needs --backend onnxruntime")
-    parser.add_argument("--backend", default="eager", choices=BACKENDS, help="network runtime (default eager)")
+    parser.add_argument("--precision", default="fp32", choices=ALL_PRECISIONS, help="int8 needs --backend onnxruntime or openvino")
+    parser.add_argument("--backend", default="eager", choices=BACKENDS, help="network runtime (default eager); auto: the fastest accurate one here, measured once and cached")
     parser.add_argument("--post-process", action="store_true", help="the paper's flip post-processing (2x cost)")
     parser.add_argument("--scale", type=float, default=None, help="metres per network unit (default from the checkpoint)")
     parser.add_argument("--pose", action="store_true", help="also run the pose network over consecutive inputs")
@@ -134,6 +136,17 @@ def _check_overwrite(paths: list[Path], force: bool) -> None:
         )
 
 
+def _auto_configs(config: InferenceConfig, checkpoint, pose: bool) -> tuple[InferenceConfig, InferenceConfig]:
+    """``--backend auto``: the pick for each network (measured once, then cached), said on stderr."""
+    configs = []
+    for network in ("depth", "pose") if pose else ("depth",):
+        resolved, selection = resolve_auto_config(config, checkpoint, network)
+        if selection is not None:
+            print(selection.describe(), file=sys.stderr)
+        configs.append(resolved)
+    return configs[0], configs[-1]
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     images = collect_images(args.inputs)
@@ -151,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
 
     config = InferenceConfig(device=args.device, precision=args.precision, backend=args.backend, post_process=args.post_process, scale=args.scale)
     checkpoint = load_checkpoint(resolve_weights(args.weights), load_pose=True if args.pose else False)
-    depth_estimator = DepthEstimator(checkpoint, config)
-    pose_estimator = PoseEstimator(checkpoint, config) if args.pose else None
+    depth_config, pose_config = _auto_configs(config, checkpoint, args.pose)
+    depth_estimator = DepthEstimator(checkpoint, depth_config)
+    pose_estimator = PoseEstimator(checkpoint, pose_config) if args.pose else None
     out.mkdir(parents=True, exist_ok=True)
 
     axis_angles, translations, steps, used = [], [], [], []

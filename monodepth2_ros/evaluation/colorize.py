@@ -71,12 +71,24 @@ def depth_range(
     return float(low), float(high)
 
 
+@lru_cache(maxsize=2 * len(COLORMAPS))
+def _lut_with_black(name: str, bgr: bool) -> np.ndarray:
+    """The table in RGB or BGR order plus a last black entry, where invalid pixels point."""
+    lut = colormap_lut(name)
+    table = np.zeros((_LUT_SIZE + 1, 3), dtype=np.uint8)
+    table[:_LUT_SIZE] = lut[:, ::-1] if bgr else lut
+    table.setflags(write=False)
+    return table
+
+
 def colorize_depth(
     depth: np.ndarray,
     vmin: float | None = None,
     vmax: float | None = None,
     cmap: str = "magma",
     inverse: bool = True,
+    out: np.ndarray | None = None,
+    bgr: bool = False,
 ) -> np.ndarray:
     """Colour a depth map.
 
@@ -91,12 +103,15 @@ def colorize_depth(
             :func:`depth_range` (5th / 95th percentile). Fix both for a stable live display.
         cmap: one of :data:`COLORMAPS`.
         inverse: scale by inverse depth (True) or depth (False).
+        out: (H, W, 3) uint8 array to write into (e.g. a message's buffer): no image-sized
+            allocation per frame.
+        bgr: channels in BGR order (a ``bgr8`` image) instead of RGB.
     Returns:
-        (H, W, 3) uint8 RGB.
+        (H, W, 3) uint8 RGB (BGR with ``bgr``): ``out`` when given.
     Raises:
         ConfigError: unknown colormap, or a non-positive or empty range.
     """
-    lut = colormap_lut(cmap)
+    lut = _lut_with_black(cmap, bgr) if cmap in COLORMAPS else colormap_lut(cmap)  # the latter raises
     depth = np.asarray(depth, dtype=np.float32)
     if depth.ndim != 2:
         raise ValueError(f"expected an (H, W) depth map, got shape {depth.shape}")
@@ -120,7 +135,11 @@ def colorize_depth(
         scale = (_LUT_SIZE - 1) / max(high - low, _MIN_SPAN)
         position = (values - np.float32(low)) * np.float32(scale) + np.float32(0.5)
     np.clip(position, 0.0, _LUT_SIZE - 1, out=position)
-    position[~valid] = 0.0
-    rgb = lut[position.astype(np.uint8)]
-    rgb[~valid] = 0
-    return rgb
+    position[~valid] = _LUT_SIZE  # the black entry
+    index = position.astype(np.uint16)
+    if out is None:
+        return lut[index]
+    if out.shape != (*depth.shape, 3) or out.dtype != np.uint8:
+        raise ValueError(f"out must be a {depth.shape + (3,)} uint8 array, got {out.shape} {out.dtype}")
+    np.take(lut, index, axis=0, out=out)
+    return out

@@ -16,6 +16,11 @@ Backends (``InferenceConfig.backend``) and the precisions each accepts:
 * ``onnxruntime`` (fp32, int8): the exported ONNX graph; providers are picked by availability
   (TensorRT, then CUDA, for a CUDA device; CPU otherwise), and what the session really runs on is
   checked after it is made (``providers_used``). int8 on TensorRT uses a symmetric signed-int8 graph.
+* ``openvino`` (fp32, bf16, int8; CPU): the exported ONNX graph on OpenVINO's CPU plugin, int8
+  quantised by NNCF; see :mod:`monodepth2_ros.inference.openvino_backend`.
+* ``auto``: the fastest of the above that runs here within the accuracy bound, from a small cached
+  measurement; see :mod:`monodepth2_ros.evaluation.backend_selection` (it resolves ``auto`` before
+  an estimator is built).
 
 CUDA rules kept by every runner here: the runner's device is made current around each call (the
 current device is per thread, and a ROS worker thread starts on GPU 0), graphs are captured on a
@@ -60,10 +65,12 @@ from monodepth2_ros.inference.export import (
     export_pose_onnx,
     onnx_file_name,
 )
+from monodepth2_ros.inference.openvino_backend import OPENVINO_PRECISIONS, openvino_version
 from monodepth2_ros.inference.optimize import optimized_copy
 
 __all__ = [
     "BACKENDS",
+    "AUTO_BACKEND",
     "BACKEND_PRECISIONS",
     "ALL_PRECISIONS",
     "NETWORKS",
@@ -89,12 +96,15 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-BACKENDS = ("eager", "eager_optimized", "compile", "onnxruntime")
+# "auto" is no runtime of its own: evaluation/backend_selection.py measures and picks one.
+AUTO_BACKEND = "auto"
+BACKENDS = ("eager", "eager_optimized", "compile", "onnxruntime", "openvino", AUTO_BACKEND)
 BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
     "eager": PRECISIONS,
     "eager_optimized": PRECISIONS,
     "compile": PRECISIONS,
     "onnxruntime": ("fp32", "int8"),
+    "openvino": OPENVINO_PRECISIONS,
 }
 # Every precision some backend runs (checked against the chosen backend when it is resolved).
 ALL_PRECISIONS = tuple(dict.fromkeys(p for precisions in BACKEND_PRECISIONS.values() for p in precisions))
@@ -232,6 +242,11 @@ def resolve_backend(backend: str, precision: str, device: torch.device) -> Backe
     precision = (precision or "fp32").strip().lower()
     if backend not in BACKENDS:
         raise ConfigError(f"backend '{backend}' is not one of {', '.join(BACKENDS)}")
+    if backend == AUTO_BACKEND:
+        raise ConfigError(
+            "backend 'auto' is picked by measurement: resolve it first with "
+            "monodepth2_ros.evaluation.backend_selection.resolve_auto_config"
+        )
     if precision not in BACKEND_PRECISIONS[backend]:
         raise ConfigError(
             f"backend '{backend}' runs {', '.join(BACKEND_PRECISIONS[backend])}; got precision '{precision}'"
@@ -250,6 +265,16 @@ def resolve_backend(backend: str, precision: str, device: torch.device) -> Backe
                 )
             if precision == "int8" and "TensorrtExecutionProvider" not in providers:
                 return _fallback(choice, "onnxruntime", "fp32", "int8 on a CUDA device needs the TensorRT provider")
+    if backend == "openvino":
+        if openvino_version() is None:
+            return _fallback(choice, "eager", "fp32", "openvino is not installed ('pip install openvino nncf')")
+        if device.type != "cpu":
+            return _fallback(choice, "eager", "fp32", f"the openvino backend runs on the CPU, not {device}")
+        if precision == "int8":
+            try:
+                import nncf  # noqa: F401  (quantises the graph)
+            except ImportError:
+                return _fallback(choice, "openvino", "fp32", "OpenVINO int8 needs nncf ('pip install nncf')")
     if backend in ("eager_optimized", "compile") and precision == "bf16" and device.type == "cpu":
         if not cpu_supports_bf16():
             return _fallback(choice, backend, "fp32", "this CPU has no native bf16 (avx512_bf16 / amx_bf16)")
@@ -835,6 +860,12 @@ def build_runner(
     batch_sizes = tuple(int(b) for b in batch_sizes) or (1,)
     if min(batch_sizes) < 1:
         raise ValueError(f"batch sizes must be positive, got {batch_sizes}")
+    if choice.backend == "openvino":
+        from monodepth2_ros.inference.openvino_backend import build_openvino_runner
+
+        return build_openvino_runner(
+            network, net, choice, size, onnx_dir=onnx_dir, calibration_frames=calibration_frames, threads=threads
+        )
     if choice.backend == "eager":
         return EagerRunner(module, choice)
     inputs_per_call = 1 if network == "depth" else 2

@@ -45,10 +45,12 @@ class InferenceConfig:
             stereo-trained models, else 1, i.e. relative depth).
         post_process: the paper's flip post-processing; doubles the network cost.
         backend: what runs the networks: ``eager`` (PyTorch as trained), ``eager_optimized``
-            (BatchNorm folded, channels-last, CUDA graphs), ``compile`` (torch.compile) or
-            ``onnxruntime``; see :mod:`monodepth2_ros.inference.backends`. One that cannot run
-            here falls back to eager with a logged warning.
-        onnx_dir: folder written by ``monodepth2 export`` for the ``onnxruntime`` backend; None
+            (BatchNorm folded, channels-last, CUDA graphs), ``compile`` (torch.compile),
+            ``onnxruntime`` or ``openvino``; see :mod:`monodepth2_ros.inference.backends`. One that
+            cannot run here falls back to eager with a logged warning. ``auto`` is accepted here
+            but must be resolved (``evaluation.backend_selection.resolve_auto_config``) before an
+            estimator is built.
+        onnx_dir: folder written by ``monodepth2 export`` for the ``onnxruntime`` and ``openvino`` backends; None
             exports (and for int8 calibrates on rendered frames) when the estimator is built.
     """
 
@@ -236,12 +238,35 @@ class PoseEstimator:
     def estimate(self, rgb_a: np.ndarray, rgb_b: np.ndarray, camera_input: CameraInput | None = None) -> RelativeMotion:
         """Motion from frame a (earlier) to frame b (later), two (H, W, 3) uint8 RGB frames
         (raw when ``camera_input`` rectifies them)."""
+        return self.estimate_pairs([(rgb_a, rgb_b)], camera_input)[0]
+
+    def estimate_pairs(
+        self, pairs: list[tuple[np.ndarray, np.ndarray]], camera_input: CameraInput | None = None
+    ) -> list[RelativeMotion]:
+        """Motions of several (earlier, later) frame pairs in one batched network call.
+
+        On a CPU a batch costs far less per pair than single calls; a frame shared by two pairs
+        (consecutive pairs of a sequence) is prepared once.
+        """
+        if not pairs:
+            return []
         size = (self.info.height, self.info.width)
-        axis_angle, translation = self.predict_raw(
-            prepare_frame(rgb_a, camera_input, size, self.device).images,
-            prepare_frame(rgb_b, camera_input, size, self.device).images,
-        )
+        tensors: dict[int, torch.Tensor] = {}
+
+        def tensor(rgb: np.ndarray) -> torch.Tensor:
+            key = id(rgb)
+            if key not in tensors:
+                # at the network size now, so frames of different sizes still stack
+                tensors[key] = prepare_frame(rgb, camera_input, size, self.device).images
+            return tensors[key]
+
+        frames_a = torch.cat([tensor(a) for a, _ in pairs])
+        frames_b = torch.cat([tensor(b) for _, b in pairs])
+        axis_angle, translation = self.predict_raw(frames_a, frames_b)
         axis_angle = axis_angle.double().cpu()
         translation = translation.double().cpu() * self.scale
-        T_b_a = pose_vec_to_mat(axis_angle, translation)[0].numpy()
-        return RelativeMotion(T_b_a=T_b_a, axis_angle=axis_angle[0].numpy(), translation=translation[0].numpy())
+        T_b_a = pose_vec_to_mat(axis_angle, translation).numpy()
+        return [
+            RelativeMotion(T_b_a=T_b_a[i], axis_angle=axis_angle[i].numpy(), translation=translation[i].numpy())
+            for i in range(len(pairs))
+        ]

@@ -8,6 +8,7 @@ out as the PCL/ROS ``x y z rgb`` point (16 bytes, ``rgb`` a uint32 ``0x00RRGGBB`
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "pack_rgb",
     "PointCloudArray",
     "fill_cloud",
+    "CloudBuilder",
 ]
 
 # Field names and byte offsets of one point; every field is a float32.
@@ -155,3 +157,72 @@ def fill_cloud(
     torch.from_numpy(rows[:, :3]).copy_(kept)
     rows.view(np.uint32)[:, 3] = pack_rgb(rgb)[valid.cpu().numpy()]
     return PointCloudArray(points=rows.reshape(1, count, _FLOATS_PER_POINT), height=1, width=count, is_dense=True)
+
+
+class CloudBuilder:
+    """Clouds of one camera, frame after frame, with the per-frame work cut to a multiply and a copy.
+
+    The rays of the kept pixels (:func:`backproject` of a unit depth, the same maths as
+    :func:`depth_to_points`) depend only on the intrinsics, the size and the stride, so they are
+    computed once and kept; each frame an organised cloud is then ``rays * depth`` written straight
+    into the caller's buffer, and the colours packed beside it. Clouds with ``max_range`` or
+    unorganised ones take :func:`fill_cloud`'s path on the same points.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._rays: torch.Tensor | None = None
+        self._lock = threading.Lock()
+
+    def rays(self, K: np.ndarray, height: int, width: int, stride: int, device: torch.device) -> torch.Tensor:
+        """(ceil(H/stride), ceil(W/stride), 3) float32 rays (points at unit depth) of the kept pixels."""
+        K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+        key = (K.tobytes(), height, width, stride, str(device))
+        with self._lock:
+            if key != self._key:
+                ones = torch.ones(1, 1, height, width, device=device)
+                self._rays = depth_to_points(ones, K, stride=stride).contiguous()
+                self._key = key
+            return self._rays
+
+    def fill(
+        self,
+        depth: torch.Tensor,
+        K: np.ndarray,
+        rgb: np.ndarray,
+        out: np.ndarray,
+        stride: int = 1,
+        max_range: float = 0.0,
+        organized: bool = True,
+    ) -> PointCloudArray:
+        """The cloud of ``depth`` ((1, 1, H, W) or (H, W), metres, NaN invalid) in ``out``.
+
+        Args:
+            K: (3, 3) intrinsics of the H x W map.
+            rgb: (ceil(H/stride), ceil(W/stride), 3) uint8 colours of the kept pixels.
+            out, organized: as :func:`fill_cloud`.
+            stride, max_range: as :func:`depth_to_points`.
+        """
+        height, width = depth.shape[-2:]
+        rays = self.rays(K, height, width, stride, depth.device)
+        kept = depth.reshape(height, width)[::stride, ::stride].float().unsqueeze(-1)
+        if max_range > 0 or not organized:
+            points = rays * kept
+            if max_range > 0:
+                points = points.masked_fill((points.norm(dim=-1) > max_range).unsqueeze(-1), float("nan"))
+            return fill_cloud(points, rgb, out=out, organized=organized)
+        rows, columns = rays.shape[:2]
+        if rgb.shape[:2] != (rows, columns):
+            raise ValueError(f"rgb of shape {rgb.shape[:2]} does not match the cloud's {rows}x{columns}")
+        capacity = rows * columns * _FLOATS_PER_POINT
+        if out.dtype != np.float32 or out.size < capacity:
+            raise ValueError(f"buffer needs {capacity} float32 values, got {out.size} of {out.dtype}")
+        grid = out.reshape(-1)[:capacity].reshape(rows, columns, _FLOATS_PER_POINT)
+        xyz = torch.from_numpy(grid[..., :3])
+        if depth.device.type == "cpu":
+            torch.mul(rays, kept, out=xyz)  # straight into the message's buffer
+        else:
+            xyz.copy_(rays * kept)
+        pack_rgb(rgb, out=grid.view(np.uint32)[..., 3])
+        is_dense = bool(torch.isfinite(kept).all())
+        return PointCloudArray(points=grid, height=rows, width=columns, is_dense=is_dense)

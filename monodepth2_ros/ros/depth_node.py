@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +33,16 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from monodepth2_ros.data.camera import CameraModel, UncalibratedCameraError
 from monodepth2_ros.errors import ConfigError, DatasetError
+from monodepth2_ros.evaluation.backend_selection import resolve_auto_config
 from monodepth2_ros.evaluation.colorize import colorize_depth
 from monodepth2_ros.inference.camera_input import CameraInput, prepare_frame, rectification_wanted
 from monodepth2_ros.inference.estimators import DepthEstimator
 from monodepth2_ros.inference.pointcloud import (
     POINT_STEP,
+    CloudBuilder,
+    PointCloudArray,
     cloud_shape,
     default_intrinsics,
-    depth_to_points,
-    fill_cloud,
     mask_depth_range,
 )
 from monodepth2_ros.inference.scale import OBSERVES_DEPTH, OBSERVES_MOTION, ScaleSource, make_scale_source
@@ -49,7 +51,6 @@ from monodepth2_ros.model.geometry import scale_intrinsics
 from monodepth2_ros.ros.conversions import (
     MessageBuffer,
     camera_info_message,
-    image_message,
     image_message_from_buffer,
     point_cloud_message,
 )
@@ -70,6 +71,7 @@ from monodepth2_ros.ros.parameters import DepthNodeParameters, declare_parameter
 from monodepth2_ros.ros.pose_scale import TOPIC_SCALE, ScaleLink
 from monodepth2_ros.ros.robot_outputs import RobotOutputs, RobotWanted
 from monodepth2_ros.ros.qos_matching import MatchedSubscription
+from monodepth2_ros.ros.stage_profile import DEPTH_STAGES, StageProfile
 
 __all__ = [
     "NODE_NAME",
@@ -106,9 +108,16 @@ def output_qos() -> QoSProfile:
     return keep_last_qos(OUTPUT_QUEUE_DEPTH, ReliabilityPolicy.RELIABLE)
 
 
-def build_estimator(params: DepthNodeParameters) -> DepthEstimator:
-    """Load the checkpoint named by ``params`` (empty: the bundled model) on its device, or raise."""
-    return DepthEstimator(resolve_weights(params.weights), params.inference_config())
+def build_estimator(params: DepthNodeParameters, say: Callable[[str], None] | None = None) -> DepthEstimator:
+    """Load the checkpoint named by ``params`` (empty: the bundled model) on its device, or raise.
+
+    ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick.
+    """
+    weights = resolve_weights(params.weights)
+    config, selection = resolve_auto_config(params.inference_config(), weights, "depth", say=say)
+    if selection is not None and say is not None:
+        say(selection.describe())
+    return DepthEstimator(weights, config)
 
 
 @dataclass(frozen=True)
@@ -151,7 +160,7 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
     def _configure(self, estimator: DepthEstimator | None) -> None:
         """The network, parameters and publishers: everything but the inputs (a lifecycle node's configure)."""
         params = declare_parameters(self, DepthNodeParameters)
-        self._estimator = estimator if estimator is not None else build_estimator(params)
+        self._estimator = estimator if estimator is not None else build_estimator(params, self.get_logger().info)
         self._runtime = RuntimeParameters(self, params, self._estimator.info, self._make_scale)
         self._camera = _CameraState()
         self._warned_uncalibrated = False
@@ -162,6 +171,8 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         self._depth_buffer = MessageBuffer()
         self._colored_buffer = MessageBuffer()
         self._cloud_buffer = MessageBuffer()
+        self._profile = StageProfile(DEPTH_STAGES)
+        self._cloud_builder = CloudBuilder()  # the camera's rays, kept across frames
 
         qos = output_qos()
         self._depth_pub = self.create_publisher(Image, TOPIC_DEPTH, qos)
@@ -205,6 +216,11 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
 
     # ------------------------------------------------------------------------------------------
     # read-only views (with CameraNode's parameters, scale, estimator, stats, is_idle, problem_counts)
+
+    @property
+    def stage_profile(self) -> StageProfile:
+        """Per-stage times of the recent frames (decode ... publish), for ``bench`` and the diagnostics."""
+        return self._profile
 
     @property
     def has_camera_info(self) -> bool:
@@ -355,9 +371,18 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         return camera_input
 
     def _process(self, frame: _Frame) -> None:
+        try:
+            self._process_frame(frame)
+        finally:
+            self._profile.discard_frame()  # a frame that ended early leaves no partial stage times
+
+    def _process_frame(self, frame: _Frame) -> None:
+        """Decode, infer, publish what is subscribed; every stage timed in ``stage_profile``."""
         runtime = self._runtime.current
         params = runtime.params
-        rgb = self._frames.decode(frame.msg, self._image_topic)
+        stage = self._profile.stage
+        with stage("decode"):
+            rgb = self._frames.decode(frame.msg, self._image_topic)
         if rgb is None:
             return
         height, width = rgb.shape[:2]
@@ -376,31 +401,55 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         out_size = (height, width) if params.output_size == "input" else estimator.network_size
         K_out = K if out_size == (height, width) else np.asarray(scale_intrinsics(K, (height, width), out_size))
         with torch.inference_mode():
-            prepared = prepare_frame(rgb, camera_input, estimator.network_size, estimator.device)
-            disparity = estimator.predict_disparity(prepared.images)
-            depth_units = estimator.disparity_to_depth(disparity, out_size)
-            if estimator.scale != 1.0:
-                depth_units = depth_units / estimator.scale
-            runtime.scale.observe(depth_units, K_out)
-            scale = runtime.scale.scale
-            self._scale_link.publish_if_changed(runtime.scale)
-            depth = mask_depth_range(depth_units * scale if scale != 1.0 else depth_units, params.min_depth, params.max_depth)
-
-            depth_host: np.ndarray | None = None
-            if want_depth or want_colored or robot.needs_host_depth:
-                depth_host = self._depth_buffer.view(out_size, np.float32)
-                torch.from_numpy(depth_host).copy_(depth[0, 0])
+            with stage("preprocess"):
+                prepared = prepare_frame(rgb, camera_input, estimator.network_size, estimator.device)
+            with stage("network"):
+                disparity = estimator.predict_disparity(prepared.images)
+            with stage("upsample"):  # to the output size, metres, the scale's observation, range mask
+                depth_units = estimator.disparity_to_depth(disparity, out_size)
+                if estimator.scale != 1.0:
+                    depth_units = depth_units / estimator.scale
+                runtime.scale.observe(depth_units, K_out)
+                scale = runtime.scale.scale
+                depth = mask_depth_range(
+                    depth_units * scale if scale != 1.0 else depth_units, params.min_depth, params.max_depth
+                )
+                depth_host: np.ndarray | None = None
+                if want_depth or want_colored or robot.needs_host_depth:  # straight into the depth message's buffer
+                    depth_host = self._depth_buffer.view(out_size, np.float32)
+                    torch.from_numpy(depth_host).copy_(depth[0, 0])
+            with stage("publish"):
+                self._scale_link.publish_if_changed(runtime.scale)
             if want_depth:
-                self._depth_pub.publish(image_message_from_buffer(self._depth_buffer, *out_size, "32FC1", header))
+                with stage("serialisation"):
+                    message = image_message_from_buffer(self._depth_buffer, *out_size, "32FC1", header)
+                with stage("publish"):
+                    self._depth_pub.publish(message)
             if want_info:
-                self._depth_info_pub.publish(self._camera_info(K_out, out_size, camera_input, header))
-            colored_bgr = self._colored_bgr(depth_host, params) if want_colored or robot.colored_compressed else None
+                with stage("serialisation"):
+                    message = self._camera_info(K_out, out_size, camera_input, header)
+                with stage("publish"):
+                    self._depth_info_pub.publish(message)
+            colored_bgr: np.ndarray | None = None
+            if want_colored or robot.colored_compressed:
+                with stage("colour map"):
+                    colored_bgr = self._colour(depth_host, params)
             if want_colored:
-                self._colored_pub.publish(image_message(colored_bgr, "bgr8", header, self._colored_buffer))
+                with stage("serialisation"):
+                    message = image_message_from_buffer(self._colored_buffer, *out_size, "bgr8", header)
+                with stage("publish"):
+                    self._colored_pub.publish(message)
             if want_points:
-                self._points_pub.publish(self._cloud(depth, K_out, prepared.rgb, out_size, params, header))
+                with stage("cloud"):
+                    cloud = self._cloud(depth, K_out, prepared.rgb, out_size, params)
+                with stage("serialisation"):
+                    message = point_cloud_message(cloud, header, self._cloud_buffer)
+                with stage("publish"):
+                    self._points_pub.publish(message)
             if robot.any:
-                self._robot_outputs.publish(robot, depth, depth_host, colored_bgr, K_out, header, params)
+                with stage("robot outputs"):
+                    self._robot_outputs.publish(robot, depth, depth_host, colored_bgr, K_out, header, params)
+        self._profile.end_frame()
         self._stats.frame_published(time.monotonic() - frame.received)
 
     def _camera_info(self, K: np.ndarray, size: tuple[int, int], camera_input: CameraInput | None, header: Any) -> CameraInfo:
@@ -418,15 +467,18 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
             D=output.D if distorted else None,
         )
 
-    def _colored_bgr(self, depth: np.ndarray, params: DepthNodeParameters) -> np.ndarray:
+    def _colour(self, depth: np.ndarray, params: DepthNodeParameters) -> np.ndarray:
+        """The colour map, written as bgr8 straight into the colored message's buffer (returned as a view)."""
         fixed = params.color_range_mode == "fixed"
-        rgb = colorize_depth(
+        colorize_depth(
             depth,
             vmin=params.color_min if fixed else None,
             vmax=params.color_max if fixed else None,
             cmap=params.colormap,
+            out=(bgr := self._colored_buffer.view((*depth.shape, 3), np.uint8)),
+            bgr=True,
         )
-        return rgb[..., ::-1]
+        return bgr
 
     def _cloud(
         self,
@@ -435,16 +487,16 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         rgb: np.ndarray,
         size: tuple[int, int],
         params: DepthNodeParameters,
-        header: Any,
-    ) -> PointCloud2:
+    ) -> PointCloudArray:
+        """Points with colour, packed into the points message's buffer."""
         stride = params.cloud_stride
-        points = depth_to_points(depth, K, stride=stride, max_range=params.cloud_max_range)
         if rgb.shape[:2] != size:
             rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         rows, columns = cloud_shape(*size, stride)
         buffer = self._cloud_buffer.view((rows * columns * POINT_STEP // 4,), np.float32)
-        cloud = fill_cloud(points, rgb[::stride, ::stride], out=buffer, organized=params.cloud_organized)
-        return point_cloud_message(cloud, header, self._cloud_buffer)
+        return self._cloud_builder.fill(
+            depth, K, rgb[::stride, ::stride], buffer, stride, params.cloud_max_range, params.cloud_organized
+        )
 
     # ------------------------------------------------------------------------------------------
     # diagnostics
@@ -467,6 +519,7 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
         values = {
             "rectify": runtime.params.rectify,
             "rectification": "off (no calibration yet)" if camera_input is None else camera_input.describe(),
+            "stage p50 (ms)": self._profile.summary() or "none yet",
         }
         return node_status(self, "depth", snapshot, runtime.scale, self._estimator, self._image_topic, values, warnings)
 

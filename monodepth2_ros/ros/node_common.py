@@ -37,7 +37,7 @@ from monodepth2_ros.model.checkpoint import CheckpointInfo
 from monodepth2_ros.ros.conversions import decode_image
 from monodepth2_ros.ros.diagnostics import FrameStats, StatsSnapshot, ThrottledReporter, diagnostic_status
 from monodepth2_ros.ros.qos_matching import BEST_EFFORT, RELIABLE, MatchedSubscription, camera_input_qos
-from monodepth2_ros.ros.worker import LatestOnlyWorker
+from monodepth2_ros.ros.worker import BatchWorker, LatestOnlyWorker
 
 __all__ = [
     "TOPIC_IMAGE",
@@ -167,15 +167,29 @@ class FrameWorker(Generic[F]):
         node: the owning node (its logger gets the warnings; its name names the thread).
         process: runs one frame in the worker thread; an exception it raises rejects the frame,
             is reported and does not end the worker.
+        batch_capacity: None keeps only the newest frame (:class:`LatestOnlyWorker`); a number
+            keeps up to that many frames while busy and hands ``process`` a
+            :class:`~monodepth2_ros.ros.worker.Batch` of them (:class:`BatchWorker`).
     """
 
-    def __init__(self, node: Node, process: Callable[[F], None]) -> None:
+    def __init__(self, node: Node, process: Callable[[Any], None], batch_capacity: int | None = None) -> None:
         self.stats = FrameStats()
         self.reporter = ThrottledReporter(node.get_logger().warning)
         # The image subscription (set by subscribe_images): named in the transport-loss report.
         self.image_input: MatchedSubscription | None = None
         self._last_error: str | None = None
-        self._worker: LatestOnlyWorker[F] = LatestOnlyWorker(process, self._on_error, name=f"{node.get_name()}_inference")
+        name = f"{node.get_name()}_inference"
+        self._worker: LatestOnlyWorker[F] | BatchWorker[F]
+        if batch_capacity is None:
+            self._worker = LatestOnlyWorker(process, self._on_error, name=name)
+        else:
+            self._worker = BatchWorker(process, self._on_error, batch_capacity, name=name)
+
+    def set_batch_capacity(self, capacity: int) -> None:
+        """The most frames a batching worker keeps while busy (ValueError for a newest-only worker)."""
+        if not isinstance(self._worker, BatchWorker):
+            raise ValueError("this node keeps only the newest frame")
+        self._worker.capacity = capacity
 
     def start(self) -> None:
         self._worker.start()
@@ -414,12 +428,14 @@ class CameraNode(Node, Generic[P, E]):
     """
 
     default_name: ClassVar[str]
+    # None: the worker keeps only the newest frame; a number: it batches up to that many (FrameWorker).
+    frame_batch_capacity: ClassVar[int | None] = None
     _estimator: E
     _runtime: RuntimeParameters[P]
 
     def __init__(self, *, estimator: E | None = None, node_name: str | None = None, **node_kwargs: Any) -> None:
         super().__init__(self.default_name if node_name is None else node_name, **node_kwargs)
-        self._frames: FrameWorker[Any] = FrameWorker(self, self._process)
+        self._frames: FrameWorker[Any] = FrameWorker(self, self._process, self.frame_batch_capacity)
         self._stats, self._reporter = self._frames.stats, self._frames.reporter
         try:
             self._set_up(estimator)

@@ -181,7 +181,7 @@ def precision_parameter(note: str = "") -> Any:
     """The read-only ``precision`` field; ``note`` is appended to the fp16 remark (``"; ..."``)."""
     return param(
         _INFERENCE_DEFAULTS.precision,
-        f"Numeric precision of the network (fp16 needs CUDA{note}; int8 needs the onnxruntime backend).",
+        f"Numeric precision of the network (fp16 needs CUDA{note}; int8 needs the onnxruntime or openvino backend; ignored with backend auto).",
         read_only=True,
         choices=ALL_PRECISIONS,
     )
@@ -191,8 +191,9 @@ def backend_parameter() -> Any:
     return param(
         _INFERENCE_DEFAULTS.backend,
         "Network runtime: eager (PyTorch), eager_optimized (BatchNorm folded, channels_last), compile "
-        "(torch.compile), onnxruntime (fp32 or int8; CUDA/TensorRT providers when installed). A backend "
-        "this machine lacks falls back to eager with a warning.",
+        "(torch.compile), onnxruntime (fp32 or int8; CUDA/TensorRT providers when installed), openvino "
+        "(CPU: fp32, bf16 or int8), auto (the fastest of these within the accuracy bound here, measured "
+        "once and cached; the pick is logged). A backend this machine lacks falls back to eager with a warning.",
         read_only=True,
         choices=BACKENDS,
     )
@@ -201,8 +202,8 @@ def backend_parameter() -> Any:
 def onnx_dir_parameter() -> Any:
     return param(
         "",
-        "Folder of 'monodepth2 export' ONNX files for the onnxruntime backend; empty exports (and, for "
-        "int8, calibrates) at start-up.",
+        "Folder of 'monodepth2 export' ONNX files for the onnxruntime and openvino backends; empty "
+        "exports (and, for int8, calibrates) at start-up.",
         read_only=True,
     )
 

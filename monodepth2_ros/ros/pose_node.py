@@ -17,9 +17,12 @@ Topics and services (relative names, so namespaces and remapping work):
 
 Each new image is paired with the reference frame (the previous one that moved): the network gives
 the camera's motion, the mount turns it into the body's, and it is integrated; the time rules and
-the maths are :class:`monodepth2_ros.inference.odometry.OdometryIntegrator`'s. Threading is the
-depth node's: callbacks hand the newest image to a :class:`LatestOnlyWorker`, images arriving while
-it is busy replace the waiting one (the next motion then spans the skipped time), and nothing runs
+the maths are :class:`monodepth2_ros.inference.odometry.OdometryIntegrator`'s. Callbacks hand
+images to a :class:`~monodepth2_ros.ros.worker.BatchWorker`: the images that arrive while the
+network is busy (up to ``frame_buffer``) are kept and then run as one batch of adjacent pairs, which
+costs far less per pair than single calls on a CPU, so every adjacent motion is integrated (the
+network was trained on adjacent frames; longer pairs come out short). Only when the buffer
+overflows is a pair formed across the dropped images, counted in the diagnostics. Nothing runs
 while no output has a subscriber.
 """
 
@@ -29,6 +32,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +43,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from monodepth2_ros.errors import ConfigError
+from monodepth2_ros.evaluation.backend_selection import resolve_auto_config
 from monodepth2_ros.inference.estimators import PoseEstimator
 from monodepth2_ros.inference.odometry import (
     NS_PER_S,
@@ -85,6 +90,7 @@ from monodepth2_ros.ros.pose_parameters import PoseNodeParameters
 from monodepth2_ros.ros.pose_scale import TOPIC_SCALE, ScaleLink
 from monodepth2_ros.ros.pose_tf import TfBridge
 from monodepth2_ros.ros.qos_matching import MatchedSubscription
+from monodepth2_ros.ros.worker import Batch
 
 __all__ = [
     "NODE_NAME",
@@ -116,11 +122,20 @@ MOUNT_DEFAULT = "default"
 ODOM_QUEUE_DEPTH = 10
 # Reference odometry (wheels at up to a few hundred Hz): keep a burst, take any publisher.
 REFERENCE_QUEUE_DEPTH = 50
+# Images kept while the network is busy until the frame_buffer parameter is read.
+DEFAULT_FRAME_BUFFER = 8
 
 
-def build_pose_estimator(params: PoseNodeParameters) -> PoseEstimator:
-    """Load the pose network named by ``params`` (empty: the bundled model) on its device, or raise."""
-    return PoseEstimator(resolve_weights(params.weights), params.inference_config())
+def build_pose_estimator(params: PoseNodeParameters, say: Callable[[str], None] | None = None) -> PoseEstimator:
+    """Load the pose network named by ``params`` (empty: the bundled model) on its device, or raise.
+
+    ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick.
+    """
+    weights = resolve_weights(params.weights)
+    config, selection = resolve_auto_config(params.inference_config(), weights, "pose", say=say)
+    if selection is not None and say is not None:
+        say(selection.describe())
+    return PoseEstimator(weights, config)
 
 
 @dataclass(frozen=True)
@@ -161,12 +176,14 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
     Args:
         estimator: an already built pose estimator (tests, the bringup sharing one), or anything
             with its interface (``estimate(rgb_a, rgb_b) -> RelativeMotion``, ``scale``, ``info``,
-            ``device``, ``precision``); None loads the checkpoint named by ``weights``. Its scale
+            ``device``, ``precision``; optionally ``estimate_pairs(pairs) -> list[RelativeMotion]``,
+            used for the batches); None loads the checkpoint named by ``weights``. Its scale
             should be 1; any other is divided out.
         node_name, **node_kwargs: see :class:`CameraNode`, which also lists the start-up errors.
     """
 
     default_name = NODE_NAME
+    frame_batch_capacity = DEFAULT_FRAME_BUFFER
 
     # ------------------------------------------------------------------------------------------
     # start-up (called by CameraNode, which has made self._frames, _stats and _reporter)
@@ -186,7 +203,7 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
                 f"scale_odometry_topic {params.scale_odometry_topic!r} is this node's own output {self._reference_topic}; "
                 "expected an external odometry (wheels, GNSS)"
             )
-        self._estimator = estimator if estimator is not None else build_pose_estimator(params)
+        self._estimator = estimator if estimator is not None else build_pose_estimator(params, self.get_logger().info)
         self._runtime = RuntimeParameters(self, params, self._estimator.info, self._make_scale)
         self._integrator = OdometryIntegrator(params.odometry_config())
         self._reference_rgb: np.ndarray | None = None
@@ -212,6 +229,7 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
     def _start_inputs(self) -> None:
         """The worker, the image subscription and the diagnostics (a lifecycle node's activate)."""
         params = self._runtime.current.params
+        self._frames.set_batch_capacity(params.frame_buffer)
         self._frames.start()
         self._image_sub = subscribe_images(self, params.input_transport, params.qos_reliability, self._on_image, self._frames)
         self._image_topic = self._image_sub.topic_name
@@ -229,9 +247,10 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
                 "(odom and path are published); the camera mount comes from camera_to_base_xyz/rpy"
             )
         info = self._estimator.info
+        backend = getattr(getattr(self._estimator, "backend", None), "backend", "")  # test doubles have none
         self.get_logger().info(
             f"ready: pose ResNet-{info.num_layers} {info.width}x{info.height} on {self._estimator.device} "
-            f"{self._estimator.precision}; {self._image_topic} ({params.input_transport}, {params.qos_reliability}); "
+            f"{backend} {self._estimator.precision}; {self._image_topic} ({params.input_transport}, {params.qos_reliability}); "
             f"{params.odom_frame} -> {params.base_frame}; scale {self._runtime.current.scale.describe()}"
         )
 
@@ -268,7 +287,9 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
 
     @property
     def event_counts(self) -> dict[str, int]:
-        """Frames by what happened to them: ``static``, ``nan_pose``, ``time_jump``, ``gap``, ``reset``, ``integrated``."""
+        """Frames by what happened to them: ``static``, ``nan_pose``, ``time_jump``, ``gap``, ``reset``,
+        ``integrated``, ``overflow`` (a pair spanning images dropped from a full buffer), and
+        ``batched_pairs`` (pairs run in batches of two or more)."""
         return self._events.snapshot()
 
     @property
@@ -372,20 +393,65 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
             self._integrator.config = config
         if self._path.maxlen != params.path_max_length:
             self._path = deque(self._path, maxlen=params.path_max_length)
+        self._frames.set_batch_capacity(params.frame_buffer)
 
-    def _process(self, frame: _Frame) -> None:
+    def _process(self, batch: Batch[_Frame]) -> None:
+        """Every image that arrived since the last batch, in order; their pairs run as one batch."""
         runtime = self._runtime.current
         params = runtime.params
         self._apply_pending_state(params)
-        rgb = self._frames.decode(frame.msg, self._image_topic)
-        if rgb is None:
-            return
-        rgb, geometry_changed = self._rectifier.frame(rgb, params.rectify)
-        if rgb is None:
-            return
-        if geometry_changed:  # no motion between frames of two geometries: start again from the last pose
-            self._integrator.pause()
-            self._reference_rgb = None
+        if batch.dropped_before and self._integrator.reference_stamp is not None:
+            self._events.add("overflow")
+            self._reporter.report(
+                "overflow",
+                f"{batch.dropped_before} image(s) dropped: more than frame_buffer ({params.frame_buffer}) arrived while "
+                "the network was busy; the next motion spans them (raise frame_buffer or use a faster backend)",
+            )
+        decoded = []
+        for frame in batch.items:
+            rgb = self._frames.decode(frame.msg, self._image_topic)
+            if rgb is None:
+                continue
+            rgb, geometry_changed = self._rectifier.frame(rgb, params.rectify)
+            if rgb is not None:
+                decoded.append((frame, rgb, geometry_changed))
+        motions = self._batch_motions([rgb for _, rgb, _ in decoded], params)
+        for frame, rgb, geometry_changed in decoded:
+            if geometry_changed:  # no motion between frames of two geometries: start again from the last pose
+                self._integrator.pause()
+                self._reference_rgb = None
+            self._process_frame(frame, rgb, runtime, motions)
+
+    def _is_static(self, reference: np.ndarray, rgb: np.ndarray, params: PoseNodeParameters) -> bool:
+        return params.static_threshold > 0.0 and mean_image_difference(reference, rgb) < params.static_threshold
+
+    def _batch_motions(self, images: list[np.ndarray], params: PoseNodeParameters) -> dict[tuple[int, int], Any]:
+        """The motions of the pairs these images will most likely form, from one batched network call.
+
+        Pairs follow the integration's rule (a static image keeps the reference); one the rules
+        pair differently later (a gap, a non-finite pose) is simply run on its own then. Keyed by
+        the ids of the two arrays.
+        """
+        estimate_pairs = getattr(self._estimator, "estimate_pairs", None)
+        pairs = []
+        reference = self._reference_rgb
+        for rgb in images:
+            if reference is not None and not self._is_static(reference, rgb, params):
+                pairs.append((reference, rgb))
+                reference = rgb
+            elif reference is None:
+                reference = rgb
+        if estimate_pairs is None or len(pairs) < 2:
+            return {}
+        motions = estimate_pairs(pairs)
+        for _ in pairs:
+            self._events.add("batched_pairs")
+        return {(id(a), id(b)): motion for (a, b), motion in zip(pairs, motions)}
+
+    def _process_frame(
+        self, frame: _Frame, rgb: np.ndarray, runtime: Runtime[PoseNodeParameters], motions: dict[tuple[int, int], Any]
+    ) -> None:
+        params = runtime.params
         header = frame.msg.header
         stamp_ns = stamp_to_ns(header.stamp)
         check = self._integrator.check(stamp_ns)
@@ -398,11 +464,12 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         mount = self._mount_for(header.frame_id, params)
         if check is not FrameCheck.STEP or self._reference_rgb is None:
             estimate = self._restart(check, stamp_ns, rgb, params)
-        elif params.static_threshold > 0.0 and mean_image_difference(self._reference_rgb, rgb) < params.static_threshold:
+        elif self._is_static(self._reference_rgb, rgb, params):
             self._events.add("static")
             estimate = self._integrator.hold(stamp_ns)
         else:
-            estimate = self._integrate(rgb, stamp_ns, mount, runtime)
+            motion = motions.pop((id(self._reference_rgb), id(rgb)), None)
+            estimate = self._integrate(rgb, stamp_ns, mount, runtime, motion)
             if estimate is None:
                 return
         self._publish(estimate, params)
@@ -431,10 +498,12 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         return self._integrator.start(stamp_ns, check)
 
     def _integrate(
-        self, rgb: np.ndarray, stamp_ns: int, mount: _Mount, runtime: Runtime[PoseNodeParameters]
+        self, rgb: np.ndarray, stamp_ns: int, mount: _Mount, runtime: Runtime[PoseNodeParameters], motion: Any = None
     ) -> OdometryEstimate | None:
-        """Run the network on (reference, current), scale, integrate; None when the pose is unusable."""
-        motion = self._estimator.estimate(self._reference_rgb, rgb)
+        """Scale and integrate the motion (reference, current), run now unless the batch gave it;
+        None when the pose is unusable."""
+        if motion is None:
+            motion = self._estimator.estimate(self._reference_rgb, rgb)
         if not np.isfinite(motion.T_b_a).all():
             self._integrator.skip(stamp_ns)
             self._events.add("nan_pose")
@@ -506,6 +575,9 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
             "non-finite poses dropped": str(events.get("nan_pose", 0)),
             "time jumps (odometry reset)": str(events.get("time_jump", 0)),
             "gaps (restarted)": str(events.get("gap", 0)),
+            "pairs over dropped images (buffer overflow)": str(events.get("overflow", 0)),
+            "pairs run in batches": str(events.get("batched_pairs", 0)),
+            "frame buffer": str(params.frame_buffer),
             "reset requests": str(events.get("reset", 0)),
             "distance (m)": "0" if last is None else f"{last.distance_m:.3f}",
             "camera mount": "none yet" if mount is None else f"{mount.source}: {mount.base_frame} <- {mount.camera_frame}",

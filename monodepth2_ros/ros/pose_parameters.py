@@ -48,6 +48,7 @@ _GAP_BOUNDS = (0.001, 3600.0)
 _STD_BOUNDS = (0.0, 1000.0)
 _DRIFT_BOUNDS = (0.0, 10.0)
 _PATH_BOUNDS = (1, 100000)
+_FRAME_BUFFER_BOUNDS = (1, 64)
 _DISTANCE_BOUNDS = (0.0, 10000.0)
 
 
@@ -103,6 +104,13 @@ class PoseNodeParameters(ParameterTable):
         bounds=(0.0, 1.0),
     )
     path_max_length: int = param(1000, "Most poses kept in path (the oldest are dropped).", bounds=_PATH_BOUNDS)
+    frame_buffer: int = param(
+        8,
+        "Most images kept while the network is busy; they are then run as one batch of adjacent pairs, "
+        "so no motion is lost. Beyond it the oldest is dropped and one pair spans the gap (counted in the "
+        "diagnostics); 1 keeps only the newest image.",
+        bounds=_FRAME_BUFFER_BOUNDS,
+    )
     pose_translation_drift: float = param(
         _ODOMETRY_DEFAULTS.translation_drift,
         "Position standard deviation per metre travelled (pose covariance grows linearly with distance).",

@@ -42,6 +42,7 @@ from monodepth2_ros.tools.network_bench import (
     network_flops,
     peak_fraction,
 )
+from monodepth2_ros.inference.openvino_backend import openvino_version
 from monodepth2_ros.inference.quantize import network_input, synthetic_frames
 from monodepth2_ros.model.checkpoint import CheckpointInfo, LoadedCheckpoint, load_checkpoint, save_checkpoint
 from monodepth2_ros.model.geometry import MAX_DEPTH, MIN_DEPTH, disp_to_depth
@@ -129,6 +130,9 @@ class BenchRow:
     node_p50_ms: float | None = None
     node_p95_ms: float | None = None
     node_note: str = ""
+    node_model_p50_ms: float | None = None
+    node_sustained_hz: float | None = None
+    node_stages_ms: dict[str, float | None] | None = None
 
     @property
     def label(self) -> str:
@@ -178,7 +182,10 @@ def default_candidates(device: torch.device) -> list[tuple[str, str]]:
     candidates = [_BASELINE, ("eager_optimized", "fp32")]
     if cpu_supports_bf16():
         candidates += [("eager", "bf16"), ("eager_optimized", "bf16")]
-    return candidates + [("onnxruntime", "fp32"), ("onnxruntime", "int8")]
+    candidates += [("onnxruntime", "fp32"), ("onnxruntime", "int8")]
+    if openvino_version() is not None:
+        candidates += [("openvino", "fp32"), ("openvino", "bf16"), ("openvino", "int8")]
+    return candidates
 
 
 def parse_candidates(text: str) -> list[tuple[str, str]]:
@@ -233,14 +240,35 @@ def _accuracy(
 
 def _node_latency(
     weights: Path, row: BackendChoice, settings: BenchSettings, say: Callable[[str], None], baseline: bool
-) -> tuple[float | None, float | None, str]:
-    """(p50, p95, note) of the depth node end to end, or Nones and the reason."""
+) -> tuple[float | None, float | None, str, dict[str, Any]]:
+    """(p50, p95, note, extra) of the depth node end to end, or Nones and the reason.
+
+    ``extra`` holds the BenchRow fields of the node's per-stage profile, the bare network's latency
+    beside it and the sustained input rate, when measured.
+    """
+    result = _node_benchmark(weights, row, settings, say, baseline)
+    if isinstance(result, str):
+        return None, None, result, {}
+    latency = result["node_latency_ms"]
+    extra = {
+        "node_model_p50_ms": float(result["model_latency_ms"]["p50"]),
+        "node_sustained_hz": float(result["sustained_rate_hz"]),
+        "node_stages_ms": result.get("node_stage_p50_ms"),
+    }
+    note = f"{settings.node_width}x{settings.node_height} camera frames"
+    return float(latency["p50"]), float(latency["p95"]), note, extra
+
+
+def _node_benchmark(
+    weights: Path, row: BackendChoice, settings: BenchSettings, say: Callable[[str], None], baseline: bool
+) -> dict[str, Any] | str:
+    """The node benchmark's result, or why it did not run."""
     if settings.node_frames <= 0:
-        return None, None, "n/a: node benchmark disabled"
+        return "n/a: node benchmark disabled"
     try:
         from monodepth2_ros.tools.depth_node_bench import run_node_benchmark
     except ImportError as err:
-        return None, None, f"n/a: monodepth2_ros.tools.depth_node_bench cannot be imported ({err})"
+        return f"n/a: monodepth2_ros.tools.depth_node_bench cannot be imported ({err})"
     parameters = inspect.signature(run_node_benchmark).parameters
     kwargs: dict[str, Any] = {}
     if "threads" in parameters and settings.threads > 0:
@@ -248,11 +276,11 @@ def _node_latency(
     if "backend" in parameters:
         kwargs["backend"] = row.backend
     elif row.backend != "eager":
-        return None, None, "n/a: run_node_benchmark has no 'backend' parameter yet (node runs eager)"
+        return "n/a: run_node_benchmark has no 'backend' parameter yet (node runs eager)"
     if row.precision not in ("fp32", "fp16", "bf16") and "backend" not in parameters:
-        return None, None, f"n/a: the node does not run {row.precision}"
+        return f"n/a: the node does not run {row.precision}"
     if not (baseline or settings.node_rows):
-        return None, None, "n/a: node benchmark run for the eager fp32 baseline only (--node-all for more)"
+        return "n/a: node benchmark run for the eager fp32 baseline only (--node-all for more)"
     say(f"node benchmark: {row.label}, {settings.node_frames} frames at {settings.node_width}x{settings.node_height}")
     try:
         result = run_node_benchmark(
@@ -267,9 +295,8 @@ def _node_latency(
             **kwargs,
         )
     except (RuntimeError, Monodepth2Error) as err:  # ROS set-up problems on this machine
-        return None, None, f"n/a: node benchmark failed ({str(err).splitlines()[0]})"
-    latency = result["node_latency_ms"]
-    return float(latency["p50"]), float(latency["p95"]), f"{settings.node_width}x{settings.node_height} camera frames"
+        return f"n/a: node benchmark failed ({str(err).splitlines()[0]})"
+    return result
 
 
 def run_bench(
@@ -401,7 +428,9 @@ def _run(
         p50, p95 = latency_summary(pose_times[label])
         peak = peaks[precision].gflops
         limit_ms = depth_flops / (peak * 1e9) * 1e3 if peak else None
-        node_p50, node_p95, node_note = _node_latency(weights, candidate.choice, settings, say, label == baseline_label)
+        node_p50, node_p95, node_note, node_extra = _node_latency(
+            weights, candidate.choice, settings, say, label == baseline_label
+        )
         rows.append(
             BenchRow(
                 backend=backend,
@@ -426,6 +455,7 @@ def _run(
                 node_p50_ms=node_p50,
                 node_p95_ms=node_p95,
                 node_note=node_note,
+                **node_extra,
             )
         )
 

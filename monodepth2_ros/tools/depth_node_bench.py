@@ -3,8 +3,9 @@
 Measures, for camera-sized frames (KITTI's 1242x375 bgr8 by default):
 
 * node latency: publishing an Image until *both* ``depth`` and ``points`` for it have arrived at a
-  subscriber in the same process (one frame in flight at a time), p50/p95, and the part of it spent
-  inside the node (image received to outputs published);
+  subscriber in the same process (one frame in flight at a time), p50/p95, the part of it spent
+  inside the node (image received to outputs published) and that part per stage (decode,
+  preprocess, network, upsample, colour map, cloud, serialisation, publish);
 * model latency: :meth:`DepthEstimator.estimate` on the same frames and device, p50/p95;
 * throughput: the output rate under a flood of input (four times the sequential rate; the worker
   drops what it cannot serve), and the highest input rate, probed downwards from the sequential
@@ -16,6 +17,11 @@ process, as a driver on a robot, publishing ``--frames`` frames at ``--rate`` wi
 ``--publisher-reliability`` (and ``--transports``, Fast DDS's builtin transports for both
 processes); it reports the frames delivered to the node, those it counted as lost in transport,
 the outputs and their latency from the image stamp.
+With ``--node-process`` the node runs in a process of its own (``python -m
+monodepth2_ros.ros.depth_node``), as on a robot: the images and outputs then cross process
+boundaries through DDS (the node subscribes reliably, so no image is lost in transport), and what
+happens inside the node (its processing latency, drops, per-stage times) is read from its
+``/diagnostics``.
 
     python -m monodepth2_ros.tools.depth_node_bench --random-weights --frames 200
     python -m monodepth2_ros.tools.depth_node_bench --weights ~/models/mono_640x192 --device cuda --json bench.json
@@ -26,8 +32,11 @@ the outputs and their latency from the image stamp.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
+from types import SimpleNamespace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,6 +87,11 @@ _CROSS_PROCESS_RATE_HZ = 5.0
 # After the publisher's last frame: how long outputs may still come, and how often to look.
 _DRAIN_S = 10.0
 _DRAIN_POLL_S = 0.3
+_REMOTE_NAME = "bench_depth_node"
+# No output for this long: a node in another process counts as idle.
+_REMOTE_IDLE_S = 0.5
+_REMOTE_STOP_S = 10.0
+_REMOTE_START_S = 120.0
 
 
 class _Driver:
@@ -97,6 +111,8 @@ class _Driver:
         self.arrivals = Arrivals(("depth", "points"))
         node.create_subscription(Image, "depth", self.arrivals.callback("depth"), output_qos())
         node.create_subscription(PointCloud2, "points", self.arrivals.callback("points"), output_qos())
+        # a viewer of depth/colored too (not waited for), so every stage of the node runs and is profiled
+        node.create_subscription(Image, "depth/colored", lambda msg: None, output_qos())
 
     def publish(self, index: int) -> tuple[int, float]:
         """Publish frame ``index`` (stamp = index ms); returns (stamp key, publish time)."""
@@ -114,6 +130,104 @@ class _Driver:
 
     def wait_done(self, key: int, timeout: float) -> float | None:
         return self.arrivals.wait(key, timeout)
+
+
+class _RemoteNode:
+    """The depth node in a child process, seen as the in-process node is, through its /diagnostics.
+
+    Offers what :func:`_measure` reads: ``stats.snapshot()`` (latency p50/p95, drops),
+    ``stage_profile.p50_ms()``, ``is_idle`` (no output for a while) and ``estimator``'s size,
+    device and backend. Diagnostics come once a second, so readers wait for a fresh one.
+    """
+
+    def __init__(self, driver: Any, process: subprocess.Popen, arrivals: Any, name: str, backend: str) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from monodepth2_ros.ros.node_common import input_qos
+
+        self._process = process
+        self._arrivals = arrivals
+        self._name = name
+        self._backend = backend
+        self._values: dict[str, str] = {}
+        self._received_at = 0.0
+        self.has_camera_info = False
+        driver.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, input_qos("reliable"))
+        self.stats = SimpleNamespace(snapshot=self._snapshot)
+        self.stage_profile = SimpleNamespace(p50_ms=self._stages)
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            if status.name.startswith(f"{self._name}:"):
+                self._values = {kv.key: kv.value for kv in status.values}
+                self._received_at = time.perf_counter()
+
+    def fresh(self, timeout: float = 5.0) -> dict[str, str]:
+        """Diagnostics published after now (the node's state now), or the last ones after ``timeout``."""
+        asked = time.perf_counter()
+        _wait_for(lambda: self._received_at > asked, timeout)
+        return dict(self._values)
+
+    def _snapshot(self) -> Any:
+        values = self.fresh()
+        return SimpleNamespace(
+            latency_p50_ms=float(values.get("latency p50 (ms)", "nan")),
+            latency_p95_ms=float(values.get("latency p95 (ms)", "nan")),
+            dropped=int(values.get("frames dropped (busy)", "0")),
+        )
+
+    def _stages(self) -> dict[str, float | None]:
+        from monodepth2_ros.ros.stage_profile import DEPTH_STAGES
+
+        text = self.fresh().get("stage p50 (ms)", "")
+        found = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, _, value = item.rpartition(" ")
+            found[name] = float(value)
+        return {name: found.get(name) for name in DEPTH_STAGES}
+
+    @property
+    def is_idle(self) -> bool:
+        return time.perf_counter() - self._arrivals.last_arrival() > _REMOTE_IDLE_S
+
+    @property
+    def estimator(self) -> Any:
+        from monodepth2_ros.model.checkpoint import CheckpointInfo
+
+        values = self._values
+        width, _, height = values.get("network size", "0x0").partition("x")
+        return SimpleNamespace(
+            info=CheckpointInfo(height=int(height), width=int(width)),
+            device=values.get("device", "?"),
+            backend=SimpleNamespace(backend=self._backend, precision=values.get("precision", "?")),
+        )
+
+    def stop(self) -> None:
+        """Ctrl-C the node's process (it shuts down cleanly), then make sure it is gone."""
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(_REMOTE_STOP_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+def _start_node_process(
+    weights: str | Path, device: str, precision: str, backend: str, threads: int | None, domain_id: int
+) -> subprocess.Popen:
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id))
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    command = [
+        sys.executable, "-m", "monodepth2_ros.ros.depth_node", "--ros-args",
+        "-r", f"__node:={_REMOTE_NAME}",
+        "-p", f"weights:={weights}", "-p", f"device:={device}", "-p", f"precision:={precision}",
+        "-p", f"backend:={backend}",
+        # a large image lost between processes would stall the one-in-flight latency loop
+        "-p", "qos_reliability:=reliable",
+    ]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
@@ -155,6 +269,7 @@ def run_node_benchmark(
     warmup: int = _WARMUP_FRAMES,
     progress: Callable[[str], None] | None = None,
     backend: str = "eager",
+    node_process: bool = False,
 ) -> dict[str, Any]:
     """Benchmark the depth node end to end and the bare model on the same frames.
 
@@ -167,6 +282,7 @@ def run_node_benchmark(
         threads: torch CPU threads for the run (None keeps the current setting); restored afterwards.
         warmup: frames run through the node and the model before timing.
         progress: called with a line per phase.
+        node_process: run the node in a process of its own (as on a robot) instead of in this one.
     Returns:
         A JSON-ready dict: ``node_latency_ms`` and ``model_latency_ms`` (p50, p95, mean, n),
         ``flood_output_rate_hz``, ``sustained_rate_hz`` (highest probed input rate served with no
@@ -185,6 +301,9 @@ def run_node_benchmark(
     images = bgr8_images(rgb_frames)
     camera_info = camera_info_message(default_intrinsics(height, width), height, width, Header(frame_id=FRAME_ID))
 
+    if node_process:
+        return _run_remote(weights, rgb_frames, images, camera_info, frames, width, height, device, precision,
+                           probe_s, threads, warmup, say, backend)
     with bench_graph(threads) as graph:
         overrides = [
             Parameter("weights", value=str(weights)),
@@ -204,6 +323,50 @@ def run_node_benchmark(
         return _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, config, probe_s, say)
 
 
+def _run_remote(
+    weights: str | Path,
+    rgb_frames: list[np.ndarray],
+    images: list[Any],
+    camera_info: Any,
+    frames: int,
+    width: int,
+    height: int,
+    device: str,
+    precision: str,
+    probe_s: float,
+    threads: int | None,
+    warmup: int,
+    say: Callable[[str], None],
+    backend: str,
+) -> dict[str, Any]:
+    """:func:`run_node_benchmark` with the node in a child process."""
+    import rclpy
+
+    with bench_graph(threads) as graph:
+        driver = _Driver(graph.add(rclpy.create_node("bench_driver", context=graph.context)), images, camera_info)
+        say("starting the depth node in its own process")
+        process = _start_node_process(weights, device, precision, backend, threads, graph.context.get_domain_id())
+        node = _RemoteNode(driver.node, process, driver.arrivals, _REMOTE_NAME, backend)
+        graph.start()
+        try:
+            deadline = time.perf_counter() + _REMOTE_START_S
+            first = None
+            while first is None:  # the node loads its network, then answers the first frame
+                if process.poll() is not None:
+                    error = process.stderr.read().decode(errors="replace").strip().splitlines()
+                    raise RuntimeError(f"the depth node process ended: {error[-1] if error else process.returncode}")
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"the depth node process gave no output within {_REMOTE_START_S:.0f} s")
+                key, _ = driver.publish(0)
+                first = driver.wait_done(key, 1.0)
+            config = InferenceConfig(device=device, precision=precision, backend=backend)
+            result = _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, config, probe_s, say, 1)
+            result["node_process"] = "separate"
+            return result
+        finally:
+            node.stop()
+
+
 def _measure(
     node: Any,
     driver: _Driver,
@@ -216,10 +379,11 @@ def _measure(
     config: InferenceConfig,
     probe_s: float,
     say: Callable[[str], None],
+    first_index: int = 0,
 ) -> dict[str, Any]:
     """The measurements of :func:`run_node_benchmark` on a connected node and driver."""
     estimator = DepthEstimator(weights, config)
-    index = 0
+    index = first_index
     say(f"warm-up ({warmup} frames)")
     for _ in range(warmup):
         key, _sent = driver.publish(index)
@@ -242,6 +406,7 @@ def _measure(
         model_latencies.append(time.perf_counter() - start)
         index += 1
     inside = node.stats.snapshot()  # image received -> outputs published, inside the node
+    stages = node.stage_profile.p50_ms()  # where that time went, per stage (sequential frames)
     del estimator
 
     # Four times the sequential rate saturates the node without flooding the machine with publishing.
@@ -285,8 +450,10 @@ def _measure(
     return {
         **result_setup(width, height, network, node.estimator.device, config.precision, frames),
         "backend": f"{node.estimator.backend.backend} {node.estimator.backend.precision}",
+        "node_process": "same",
         "node_latency_ms": latency_summary_ms(node_latencies),
         "node_processing_ms": {"p50": inside.latency_p50_ms, "p95": inside.latency_p95_ms},
+        "node_stage_p50_ms": stages,
         "model_latency_ms": latency_summary_ms(model_latencies),
         "flood_input_rate_hz": flood_input,
         "flood_output_rate_hz": flood_rate,
@@ -434,8 +601,12 @@ def main(argv: list[str] | None = None) -> int:
                        help="the node's qos_reliability")
     cross.add_argument("--transports", default=None,
                        help=f"{FASTDDS_TRANSPORTS_VARIABLE} for both processes, e.g. LARGE_DATA (default: the environment's)")
+    parser.add_argument("--backend", default="eager", help="the node's backend parameter (default eager)")
+    parser.add_argument("--node-process", action="store_true", help="run the node in a process of its own, as on a robot")
     add_run_arguments(parser, _WARMUP_FRAMES)
     options = parser.parse_args(argv)
+    if options.cross_process and options.node_process:
+        parser.error("--cross-process and --node-process are two different set-ups: choose one")
     with weights_or_random(options.weights, "monodepth2_bench_") as weights:
         if options.cross_process:
             result = run_cross_process_benchmark(
@@ -443,7 +614,10 @@ def main(argv: list[str] | None = None) -> int:
                 qos_reliability=options.qos_reliability, transports=options.transports, **run_arguments(options),
             )
         else:
-            result = run_node_benchmark(weights, probe_s=options.probe_seconds, **run_arguments(options))
+            result = run_node_benchmark(
+                weights, probe_s=options.probe_seconds, backend=options.backend, node_process=options.node_process,
+                **run_arguments(options),
+            )
     print_result(result, options.json)
     return 0
 

@@ -235,6 +235,7 @@ class Arrivals:
         self._topics = topics
         self._condition = threading.Condition()
         self._arrivals: dict[int, dict[str, float]] = {}
+        self._last = 0.0
 
     def callback(self, topic: str) -> Callable[[Any], None]:
         """The subscription callback of ``topic``."""
@@ -252,6 +253,7 @@ class Arrivals:
         now = self._clock()
         with self._condition:
             self._arrivals.setdefault(key, {})[topic] = now
+            self._last = now
             self._condition.notify_all()
 
     def _done(self, key: int) -> float | None:
@@ -262,6 +264,11 @@ class Arrivals:
         """Every stamp (ns) done so far, with its time."""
         with self._condition:
             return {key: got for key in list(self._arrivals) if (got := self._done(key)) is not None}
+
+    def last_arrival(self) -> float:
+        """When the last output of any stamp arrived (``time.perf_counter``; 0 before any)."""
+        with self._condition:
+            return self._last
 
     def done_time(self, key: int) -> float | None:
         """When the stamp ``key`` (ns) was done, or None."""

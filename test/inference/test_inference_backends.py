@@ -15,6 +15,7 @@ from monodepth2_ros.errors import ConfigError, MissingInputError
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
 from monodepth2_ros.inference import backends as backends_module
 from monodepth2_ros.inference.backends import (
+    AUTO_BACKEND,
     BACKENDS,
     HostStaging,
     OptimizedRunner,
@@ -113,7 +114,12 @@ def test_unknown_backend_and_unsupported_precision_are_config_errors():
 
 def test_every_backend_resolves_on_the_cpu_without_fallback_when_its_library_exists():
     pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
     for backend in BACKENDS:
+        if backend == AUTO_BACKEND:  # picked by measurement (evaluation.backend_selection), never resolved
+            with pytest.raises(ConfigError, match="resolve_auto_config"):
+                resolve_backend(backend, "fp32", CPU)
+            continue
         choice = resolve_backend(backend, "fp32", CPU)
         assert (choice.backend, choice.precision, choice.note) == (backend, "fp32", "")
 

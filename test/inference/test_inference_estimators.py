@@ -114,3 +114,15 @@ def test_a_depth_only_checkpoint_cannot_make_a_pose_estimator(tmp_path):
     with pytest.raises(MissingInputError, match="checkpoint file not found: .*pose_encoder.pth"):
         PoseEstimator(tmp_path / "depth_only")
     assert load_checkpoint(tmp_path / "depth_only").pose_net is None
+
+
+def test_batched_pose_pairs_equal_single_calls_at_any_frame_size(tiny_checkpoint, make_image):
+    estimator = PoseEstimator(tiny_checkpoint, InferenceConfig(device="cpu"))
+    frames = [make_image(64, 96, seed) for seed in range(3)] + [make_image(80, 120, 3)]  # sizes may differ
+    pairs = list(zip(frames[:-1], frames[1:]))
+    batched = estimator.estimate_pairs(pairs)
+    assert len(batched) == 3 and estimator.estimate_pairs([]) == []
+    for motion, (a, b) in zip(batched, pairs):
+        single = estimator.estimate(a, b)
+        np.testing.assert_allclose(motion.T_b_a, single.T_b_a, atol=1e-5)
+        np.testing.assert_allclose(motion.translation, single.translation, atol=1e-6)

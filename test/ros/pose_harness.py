@@ -8,6 +8,7 @@ find a frame by its pixels in the synthetic drive and answer with the world's ex
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from monodepth2_ros.synthetic import SyntheticDrive, SynthFrame
 __all__ = [
     "NS",
     "GroundTruthPoseNetwork",
+    "SlowedPoseNetwork",
     "GroundTruthDepthNetwork",
     "render_frames",
     "frame_image",
@@ -31,6 +33,7 @@ __all__ = [
     "pose_node",
     "handled",
     "feed",
+    "feed_while_busy",
     "wait_for_subscribers",
 ]
 
@@ -68,6 +71,27 @@ class GroundTruthPoseNetwork:
         if b.index in self.poison:
             T_b_a = np.full((4, 4), np.nan)
         return RelativeMotion(T_b_a=T_b_a, axis_angle=np.zeros(3), translation=T_b_a[:3, 3].copy())
+
+
+class SlowedPoseNetwork:
+    """A pose network double that takes ``seconds`` per call, single or batched, like a busy CPU.
+
+    Wraps a :class:`GroundTruthPoseNetwork` (the answers stay exact) and records the batch sizes.
+    """
+
+    def __init__(self, network: GroundTruthPoseNetwork, seconds: float) -> None:
+        self.network = network
+        self.seconds = seconds
+        self.batch_sizes: list[int] = []
+        self.info, self.scale, self.device, self.precision = network.info, network.scale, network.device, network.precision
+
+    def estimate(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> RelativeMotion:
+        return self.estimate_pairs([(rgb_a, rgb_b)])[0]
+
+    def estimate_pairs(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[RelativeMotion]:
+        time.sleep(self.seconds)
+        self.batch_sizes.append(len(pairs))
+        return [self.network.estimate(a, b) for a, b in pairs]
 
 
 class GroundTruthDepthNetwork:
@@ -141,6 +165,21 @@ def feed(graph: Any, node: Any, messages: list[Image], publisher: Any = None) ->
         publisher.publish(msg)
         if not wait_until(lambda: handled(node) > before):
             raise TimeoutError(f"the node did not handle the image stamped {stamp_ns(msg)}")
+
+
+def feed_while_busy(node: Any, messages: list[Image], publisher: Any, period_s: float = 0.0) -> None:
+    """Publish images like a camera faster than the network: one every ``period_s`` (0: at once),
+    each once the node has *received* the previous one, busy or not, so no image is lost in DDS
+    and what the node drops is its own doing."""
+    start = time.monotonic()
+    for index, msg in enumerate(messages):
+        delay = start + index * period_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        before = node.stats.snapshot().received
+        publisher.publish(msg)
+        if not wait_until(lambda: node.stats.snapshot().received > before):
+            raise TimeoutError(f"the node did not receive the image stamped {stamp_ns(msg)}")
 
 
 def wait_for_subscribers(node: Any, topic: str, count: int = 1) -> None:

@@ -30,6 +30,12 @@ def test_demo_end_to_end_at_a_tiny_size(tmp_path, tiny_checkpoint):
     assert set(offline["depth"]) == {"model", "untrained network", "flat ground + constant depth prior"}
     assert {"snippet_ate", "trajectory_ate", "rpe"} <= set(offline["odometry"])
     assert figures["topics"]["played"]["/camera/image_raw"] == 12
+    odometry, pose_node = figures["node_odometry"], figures["topics"]["pose_node"]
+    assert odometry["adjacent_pairs"] == 11 and 0 < pose_node["received"] <= 12
+    published = figures["topics"]["recorded"]["/odom"]
+    assert odometry["adjacent_pairs_integrated"] == published - 1 - odometry["pairs_over_dropped_images"]
+    assert odometry["pairs_integrated_pct"] == 100.0 * odometry["adjacent_pairs_integrated"] / 11
+    assert "adjacent frame pairs integrated" in result.files["markdown"].read_text()
     for name in ("strip", "trajectory", "cloud", "markdown"):
         assert result.files[name].stat().st_size > 0
     assert result.files["cloud"].read_bytes().startswith(b"ply\nformat binary_little_endian 1.0\n")

@@ -14,6 +14,7 @@ from monodepth2_ros.data.image_codec import image_to_array
 from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.inference import scale as scale_module
 from monodepth2_ros.inference.pointcloud import (
+    CloudBuilder,
     cloud_shape,
     default_intrinsics,
     depth_to_points,
@@ -85,6 +86,25 @@ def test_fill_cloud_reuses_the_buffer_and_marks_nan_clouds_not_dense():
     assert (compact.points[..., 3].view(np.uint32) == 0x070707).all()
     with pytest.raises(ValueError, match="buffer needs"):
         fill_cloud(depth_to_points(depth, K), rgb, out=np.empty(10, dtype=np.float32))
+
+
+@pytest.mark.parametrize("stride, max_range, organized", [(1, 0.0, True), (3, 0.0, True), (2, 4.0, True), (1, 0.0, False)])
+def test_cloud_builder_gives_fill_clouds_points_from_cached_rays(stride, max_range, organized):
+    depth = _depth()
+    depth[0, 0, 3, 6] = float("nan")
+    rows, columns = cloud_shape(24, 40, stride)
+    rgb = np.random.default_rng(stride).integers(0, 255, (rows, columns, 3), dtype=np.uint8)
+    expected = fill_cloud(depth_to_points(depth, K, stride=stride, max_range=max_range), rgb, organized=organized)
+    builder, buffer = CloudBuilder(), np.empty(rows * columns * 4, dtype=np.float32)
+    for _ in range(2):  # the second frame reuses the rays
+        cloud = builder.fill(depth, K, rgb, buffer, stride, max_range, organized)
+        assert (cloud.height, cloud.width, cloud.is_dense) == (expected.height, expected.width, expected.is_dense)
+        assert np.shares_memory(cloud.points, buffer)
+        np.testing.assert_allclose(cloud.points[..., :3], expected.points[..., :3], rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(cloud.points[..., 3].view(np.uint32), expected.points[..., 3].view(np.uint32))
+    rays = builder.rays(K, 24, 40, stride, depth.device)
+    assert builder.rays(K, 24, 40, stride, depth.device) is rays
+    assert builder.rays(K * 2, 24, 40, stride, depth.device) is not rays  # new intrinsics, new rays
 
 
 def test_default_intrinsics_are_monodepth2s_normalised_kitti_ones():

@@ -12,7 +12,9 @@ from nav_msgs.msg import Odometry, Path
 from pose_harness import (
     NS,
     GroundTruthPoseNetwork,
+    SlowedPoseNetwork,
     feed,
+    feed_while_busy,
     frame_image,
     handled,
     pose_node,
@@ -97,6 +99,61 @@ def test_odometry_follows_the_ground_truth_base_trajectory(graph, drive, frames)
     assert last_path.header.frame_id == "odom" and len(last_path.poses) == STOP + 1  # first pose + every motion
     np.testing.assert_allclose(pose_to_matrix(last_path.poses[-1].pose), pose_to_matrix(still[-1].pose.pose))
     assert [stamp_ns(p) for p in last_path.poses] == [frame.stamp_ns for frame in frames[: STOP + 1]]
+
+
+def test_a_slow_network_integrates_every_adjacent_pair_in_batches(graph, drive, frames):
+    # the network takes 0.15 s a call while images come every 20 ms: the 7 or 8 that arrive
+    # meanwhile (more on a loaded machine; the buffer keeps up to 32) are kept and their adjacent
+    # pairs run as one batch
+    network = SlowedPoseNetwork(GroundTruthPoseNetwork(frames), seconds=0.15)
+    node = pose_node(graph, network, camera_to_base_xyz=MOUNT_XYZ, static_threshold=EXACT_STATIC, frame_buffer=32)
+    odom = subscribe(graph, "odom", Odometry)
+    wait_for_subscribers(node, f"{graph.namespace}/odom")
+    feed_while_busy(node, [frame_image(frame) for frame in frames], graph.image_pub, period_s=0.02)
+    assert wait_until(lambda: node.is_idle and handled(node) == FRAMES, timeout=30.0)
+
+    adjacent = [(i - 1, i) for i in range(1, STOP + 1)]  # the car stands still after STOP
+    assert network.network.calls == adjacent
+    assert max(network.batch_sizes) > 1 and sum(network.batch_sizes) == len(adjacent)
+    assert len(network.batch_sizes) < len(adjacent)  # fewer network calls than pairs
+    events = node.event_counts
+    assert events["integrated"] == STOP and events.get("overflow", 0) == 0
+    assert events["batched_pairs"] > 0 and node.stats.snapshot().dropped == 0
+    distance = sum(float(np.linalg.norm(_gt(drive, i, i - 1)[:3, 3])) for i in range(1, FRAMES))
+    for frame in frames:
+        _assert_pose(odom.wait(frame.stamp_ns), drive.T_odom_base(frame.index), distance)
+
+
+def test_a_full_frame_buffer_pairs_across_the_dropped_images_and_counts_it(graph, drive, frames):
+    network = SlowedPoseNetwork(GroundTruthPoseNetwork(frames), seconds=0.3)
+    node = pose_node(
+        graph, network, camera_to_base_xyz=MOUNT_XYZ, static_threshold=EXACT_STATIC, frame_buffer=2, max_frame_gap=10.0
+    )
+    odom = subscribe(graph, "odom", Odometry)
+    diagnostics = subscribe(graph, "diagnostics", DiagnosticArray)
+    wait_for_subscribers(node, f"{graph.namespace}/odom")
+    feed_while_busy(node, [frame_image(frames[i]) for i in range(20)], graph.image_pub)
+    assert wait_until(lambda: node.is_idle and handled(node) == 20, timeout=30.0)
+
+    dropped = node.stats.snapshot().dropped
+    assert dropped > 0 and node.event_counts["overflow"] > 0 and node.problem_counts["overflow"] >= 1
+    calls = network.network.calls
+    assert any(b - a > 1 for a, b in calls)  # pairs across the dropped images
+    assert sum(b - a for a, b in calls) == 19  # and yet the motions chain from frame 0 to frame 19
+    assert max(network.batch_sizes) <= 2
+    # the ground-truth double knows the motion across a gap, so the chained pose is still exact
+    _assert_pose(odom.wait(frames[19].stamp_ns), drive.T_odom_base(19), 10.0)
+
+    def overflow_value() -> str | None:
+        for msg in reversed(diagnostics.messages):
+            for status in msg.status:
+                found = {kv.key: kv.value for kv in status.values}
+                if "pairs over dropped images (buffer overflow)" in found:
+                    return found["pairs over dropped images (buffer overflow)"]
+        return None
+
+    expected = str(node.event_counts["overflow"])
+    assert wait_until(lambda: overflow_value() == expected, timeout=5.0)
 
 
 def test_older_stamp_resets_gap_restarts_and_duplicates_are_ignored(graph, drive, frames):

@@ -9,7 +9,7 @@ import pytest
 from ros_harness import wait_until
 
 from monodepth2_ros.ros.diagnostics import FrameStats, ThrottledReporter, diagnostic_status
-from monodepth2_ros.ros.worker import LatestOnlyWorker
+from monodepth2_ros.ros.worker import BatchWorker, LatestOnlyWorker
 
 
 class FakeClock:
@@ -152,3 +152,29 @@ def test_a_stopped_worker_ignores_items_and_starts_again_with_a_new_thread():
     assert wait_until(lambda: handled == ["before", "after"])
     assert [t.name for t in threading.enumerate()].count("worker") == 1
     assert worker.stop()
+def test_batch_worker_keeps_what_arrives_while_busy_and_counts_overflow():
+    started = threading.Event()
+    release = threading.Event()
+    batches = []
+
+    def handler(batch):
+        batches.append(batch)
+        started.set()
+        release.wait(5.0)
+
+    worker = BatchWorker(handler, on_error=lambda err: None, capacity=3)
+    worker.start()
+    try:
+        assert worker.submit(0) is False
+        assert started.wait(5.0)
+        assert [worker.submit(item) for item in (1, 2, 3)] == [False, False, False]
+        assert wait_until(lambda: worker.submit(4) is True)  # full: 1 is dropped
+        release.set()
+        assert wait_until(lambda: worker.idle)
+        assert [(b.items, b.dropped_before) for b in batches] == [((0,), 0), ((2, 3, 4), 1)]
+        assert (worker.dropped, worker.processed, worker.batches) == (1, 4, 2)
+        with pytest.raises(ValueError):
+            worker.capacity = 0
+    finally:
+        release.set()
+        assert worker.stop()

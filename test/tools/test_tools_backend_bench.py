@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from monodepth2_ros.cli.main import main
+from monodepth2_ros.ros.stage_profile import DEPTH_STAGES
 from monodepth2_ros.tools.backend_bench import BenchRow, default_candidates, parse_candidates
 from monodepth2_ros.tools.network_bench import device_peak, network_flops
 
 pytest.importorskip("onnxruntime")
 
-_NODE_COLUMNS = {"node_p50_ms", "node_p95_ms"}
+_NODE_COLUMNS = {"node_p50_ms", "node_p95_ms", "node_model_p50_ms", "node_sustained_hz", "node_stages_ms"}
 _OPTIONAL = {"note", "node_note"}
 
 
@@ -46,6 +47,17 @@ def test_bench_quick_prints_a_table_and_writes_every_column_for_each_backend(tmp
     for header in ("depth p50", "pose p50", "depth/s", "d_abs_rel", "max_d_disp", "limit ms", "%peak", "node p50"):
         assert header in printed
     assert "onnxruntime int8" in printed and "peak = " in printed
+    # the depth node's time per stage (baseline row), beside the bare network, as a table
+    stages = baseline["node_stages_ms"]
+    ran = [name for name in DEPTH_STAGES if name != "robot outputs"]  # the bench subscribes no scan/compressed
+    assert list(stages) == list(DEPTH_STAGES) and all(stages[name] > 0 for name in ran)
+    assert stages["robot outputs"] is None
+    assert sum(stages[name] for name in ran) < baseline["node_p50_ms"] * 1.5  # the stages are parts of the node's time
+    assert baseline["node_model_p50_ms"] > 0 and baseline["node_sustained_hz"] >= 0
+    header = next(line for line in printed.splitlines() if line.startswith("backend precision") and "decode" in line)
+    assert all(name in header for name in (*DEPTH_STAGES, "bare", "x bare", "in Hz"))
+    stage_row = printed.splitlines()[printed.splitlines().index(header) + 1]
+    assert stage_row.startswith("eager fp32") and len(stage_row.split()) == 2 + len(DEPTH_STAGES) + 4
 
 
 def test_flop_count_of_the_depth_network_scales_with_the_pixels():

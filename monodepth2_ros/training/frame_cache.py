@@ -475,6 +475,8 @@ def open_frame_cache(
     if not build:
         raise DatasetError(f"frame cache {folder} does not exist (it is built by rank 0)")
     root.mkdir(parents=True, exist_ok=True)
+    for leftover in root.glob(f".{key}.*"):  # a build that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     capacity = _capacity(sources, config)
     staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:

@@ -420,6 +420,7 @@ def run_soak(settings: SoakSettings, out: str | Path, progress=lambda line: None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     domain_id = settings.domain_id if settings.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    saved_env = {name: os.environ.get(name) for name in LARGE_DATA_ENV}
     os.environ.update(LARGE_DATA_ENV)  # this process's participant too, before rclpy starts it
     env = _child_env(settings, domain_id)
     processes: dict[str, subprocess.Popen] = {}
@@ -470,6 +471,11 @@ def run_soak(settings: SoakSettings, out: str | Path, progress=lambda line: None
                 monitor.close()
             for handle in logs.values():
                 handle.close()
+            for name, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     summary = summarise(samples, settings)
     summary["exit_codes"] = exit_codes
     for sample in samples:

@@ -143,6 +143,8 @@ def _run_until_killed(command: list[str], run_dir: Path, kind: str, delay_s: flo
             if kind == "cache" and _in_cache_build(run_dir):
                 time.sleep(delay_s)
                 break
+            if kind == "cache" and _cache_built(run_dir):  # built before a poll saw it: kill right after
+                break
             if kind == "checkpoint" and _in_checkpoint_write(run_dir):
                 time.sleep(delay_s)
                 break

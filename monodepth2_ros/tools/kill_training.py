@@ -59,7 +59,7 @@ class KillSettings:
 
     kills: int = 20
     frames: int = 24
-    max_steps: int = 40
+    max_steps: int = 120
     checkpoint_interval: int = 4
     batch_size: int = 2
     height: int = 64
@@ -192,6 +192,14 @@ def _check_checkpoints(run_dir: Path) -> dict[str, Any]:
     return result
 
 
+def _timings(run_dir: Path, launched: float, total_s: float, steps: int) -> tuple[float, float]:
+    """(seconds from launch to the first step, seconds a step) of a finished run, from its metrics."""
+    times = [float(r["time"]) for r in _records(run_dir) if r.get("kind") == "train" and "time" in r]
+    if len(times) < 2:
+        return 0.5 * total_s, 0.5 * total_s / max(steps, 1)
+    return max(0.0, times[0] - launched), (times[-1] - times[0]) / (len(times) - 1)
+
+
 def _state(folder: Path) -> dict[str, torch.Tensor]:
     tensors = {}
     for file in sorted(folder.glob("*.pth")):
@@ -267,9 +275,14 @@ def run_kill_training(settings: KillSettings, out: str | Path, bag: str | Path |
 
     reference_dir, killed_dir = out / "reference", out / "killed"
     started = time.monotonic()
-    outcome, reference_s = _run_until_killed(train_command(settings, bag, reference_dir), reference_dir, "none", 0.0)
-    progress(f"reference run: {reference_s:.0f} s")
-    per_step_s = reference_s / settings.max_steps
+    launched = time.time()
+    _, reference_s = _run_until_killed(train_command(settings, bag, reference_dir), reference_dir, "none", 0.0)
+    startup_s, step_s = _timings(reference_dir, launched, reference_s, settings.max_steps)
+    progress(f"reference run: {reference_s:.0f} s ({startup_s:.0f} s to the first step, then {step_s:.2f} s a step)")
+    # A random kill falls anywhere from the start to about twice the steps one attempt should add,
+    # so that 'kills' kills fit into the run, with more than a checkpoint interval between most.
+    steps_per_kill = max(settings.checkpoint_interval + 1, settings.max_steps // max(settings.kills, 1))
+    horizon = startup_s + 2 * steps_per_kill * step_s
 
     command = train_command(settings, bag, killed_dir)
     attempts: list[dict[str, Any]] = []
@@ -277,8 +290,6 @@ def run_kill_training(settings: KillSettings, out: str | Path, bag: str | Path |
         kind = KILL_KINDS[index % len(KILL_KINDS)]
         if kind == "cache" and _cache_built(killed_dir):
             kind = "random"
-        done = _check_checkpoints(killed_dir).get("resume_step") or 0
-        horizon = per_step_s * (settings.max_steps - done) + 0.3 * reference_s
         delay = rng.uniform(0.0, 0.05) if kind != "random" else rng.uniform(0.0, horizon)
         what, seconds = _run_until_killed(command, killed_dir, kind, delay)
         steps = _steps_of_last_attempt(killed_dir)
@@ -315,6 +326,9 @@ def run_kill_training(settings: KillSettings, out: str | Path, bag: str | Path |
     result: dict[str, Any] = {
         "settings": asdict(settings),
         "reference_s": round(reference_s, 1),
+        "reference_startup_s": round(startup_s, 1),
+        "reference_step_s": round(step_s, 3),
+        "random_kill_horizon_s": round(horizon, 1),
         "kills_delivered": sum(a["outcome"] == "killed" for a in attempts),
         "kills_survived": sum(a["outcome"] == "killed" and a["ok"] for a in attempts),
         "max_steps_lost": max((a["steps_lost"] for a in attempts), default=0),
@@ -348,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="kill_output")
     parser.add_argument("--bag", default=None, help="train on this bag instead of a synthetic drive")
     parser.add_argument("--frames", type=int, default=24, help="frames of the synthetic drive")
-    parser.add_argument("--max-steps", type=int, default=40)
+    parser.add_argument("--max-steps", type=int, default=120)
     parser.add_argument("--checkpoint-interval", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rng-seed", type=int, default=0, help="seed of the kill instants")

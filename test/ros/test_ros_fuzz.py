@@ -48,15 +48,6 @@ MAX_RSS_GROWTH_KB = 400 * 1024
 ENCODINGS = ["rgb8", "bgr8", "mono8", "mono16", "bgra8", "yuv422", "bayer_rggb8", "bayer_gbrg16", "32FC1", "16UC1", "8UC3", "hsv8", "", "rgb16"]
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.sec = 1000
-
-    def next(self) -> int:
-        self.sec += 1
-        return self.sec
-
-
 class _Setup:
     """A depth node under test, its inboxes, and the outputs of the good frame before any hostile case."""
 

@@ -59,7 +59,7 @@ class KillSettings:
 
     kills: int = 20
     frames: int = 24
-    max_steps: int = 120
+    max_steps: int = 160
     checkpoint_interval: int = 4
     batch_size: int = 2
     height: int = 64
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="kill_output")
     parser.add_argument("--bag", default=None, help="train on this bag instead of a synthetic drive")
     parser.add_argument("--frames", type=int, default=24, help="frames of the synthetic drive")
-    parser.add_argument("--max-steps", type=int, default=120)
+    parser.add_argument("--max-steps", type=int, default=160)
     parser.add_argument("--checkpoint-interval", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rng-seed", type=int, default=0, help="seed of the kill instants")

@@ -125,17 +125,19 @@ def _cache_built(run_dir: Path) -> bool:
     return cache.is_dir() and any((p / "info.json").is_file() for p in cache.iterdir() if not p.name.startswith("."))
 
 
-def _in_checkpoint_write(run_dir: Path) -> bool:
+def _staging_names(run_dir: Path) -> set[str]:
+    """Staging and temporary folders of checkpoint writes in the run folder."""
     try:
         names = os.listdir(run_dir)
     except FileNotFoundError:
-        return False
-    return any(name.startswith((".last.staging", "..last.staging", ".best.")) for name in names)
+        return set()
+    return {name for name in names if name.startswith((".last.staging", "..last.staging", ".best."))}
 
 
 def _run_until_killed(command: list[str], run_dir: Path, kind: str, delay_s: float) -> tuple[str, float]:
     """Start ``command``; SIGKILL it when ``kind``'s moment comes. Returns (what happened, seconds)."""
     start = time.monotonic()
+    left_by_the_last_kill = _staging_names(run_dir)  # a write in progress is a new one
     process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         while process.poll() is None:
@@ -145,7 +147,7 @@ def _run_until_killed(command: list[str], run_dir: Path, kind: str, delay_s: flo
                 break
             if kind == "cache" and _cache_built(run_dir):  # built before a poll saw it: kill right after
                 break
-            if kind == "checkpoint" and _in_checkpoint_write(run_dir):
+            if kind == "checkpoint" and _staging_names(run_dir) - left_by_the_last_kill:
                 time.sleep(delay_s)
                 break
             if kind == "random" and elapsed >= delay_s:

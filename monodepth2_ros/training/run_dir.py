@@ -62,6 +62,7 @@ STATE_FILE = "training_state.pt"
 BEST_FILE = "best.json"
 METRICS_FILE = "metrics.jsonl"
 _STAGING = ".last.staging"
+_RETIRED = ".previous.retired"
 
 
 @dataclass(frozen=True)
@@ -160,17 +161,22 @@ def write_checkpoint(
     if staging.exists():
         shutil.rmtree(staging)
     _remove_leftovers(paths.root, staging.name)
+    shutil.rmtree(paths.root / _RETIRED, ignore_errors=True)
     try:
         save_checkpoint(staging, depth_net, pose_net, info)
         atomic_torch_save(training_state, staging / STATE_FILE)
     except OSError as err:  # a full disk, a quota, a read-only file system
         shutil.rmtree(staging, ignore_errors=True)
         raise _write_error(paths, err) from err
+    # Folders are only ever renamed into place; the one retired is renamed away before it is deleted,
+    # so a kill during the deletion leaves a hidden leftover, never a half-deleted previous/.
+    retired = paths.root / _RETIRED
     if paths.last.exists():
         if paths.previous.exists():
-            shutil.rmtree(paths.previous)
+            os.replace(paths.previous, retired)
         os.replace(paths.last, paths.previous)
     os.replace(staging, paths.last)
+    shutil.rmtree(retired, ignore_errors=True)
     return paths.last
 
 

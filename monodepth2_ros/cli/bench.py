@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   monodepth2 bench --quick --json bench.json        a few runs at 96x64: every column in seconds
   monodepth2 bench --weights ~/models/mono_640x192 --backends onnxruntime:int8,eager_optimized:bf16
   monodepth2 bench --backends compile:bf16          torch.compile too (slow to build on a CPU)
+  monodepth2 bench --soak 30 --soak-out soak        both nodes under a 30 Hz camera for 30 minutes
 """
 
 
@@ -54,6 +55,11 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and onnxruntime (current)")
     parser.add_argument("--quick", action="store_true", help="few runs at 96x64, for CI: every column, in seconds")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    parser.add_argument(
+        "--soak", type=float, default=None, metavar="MINUTES",
+        help="instead: soak depth_node + pose_node with a 640x480 30 Hz camera for MINUTES (see README, Reliability)",
+    )  # fmt: skip
+    parser.add_argument("--soak-out", type=Path, default=Path("soak_output"), help="folder of the soak's JSON, plot and logs")
     parser.set_defaults(func=run)
 
 
@@ -163,7 +169,18 @@ def _progress(line: str) -> None:
         print(f"... {line}", file=sys.stderr)
 
 
+def _run_soak(args: argparse.Namespace) -> int:
+    from monodepth2_ros.tools.soak import SoakSettings, run_soak
+
+    settings = SoakSettings(minutes=args.soak, weights=str(args.weights) if args.weights else None)
+    result = run_soak(settings, args.soak_out, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(json.dumps(result["summary"], indent=2))
+    return 0 if result["summary"]["passed"] else 1
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.soak is not None:
+        return _run_soak(args)
     device = resolve_device(args.device)
     candidates = parse_candidates(args.backends) if args.backends else None
     report = run_bench(args.weights, device, candidates, _settings(args), progress=_progress)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import yaml
 
+from monodepth2_ros.data.image_codec import check_image_size
 from monodepth2_ros.errors import DatasetError, MissingInputError
 
 __all__ = [
@@ -88,6 +89,7 @@ class CameraModel:
                 f"camera image size {self.width}x{self.height} (width x height); "
                 "expected both positive"
             )
+        check_image_size(width, height, "camera calibration")
         K = _matrix(self.K, (3, 3), "K")
         if K[0, 0] <= 0 or K[1, 1] <= 0:
             raise DatasetError(

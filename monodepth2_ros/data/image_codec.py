@@ -13,6 +13,7 @@ copy before writing into it.
 from __future__ import annotations
 
 import re
+import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ __all__ = [
     "rgb_to_image_fields",
     "rgb_to_compressed",
     "is_colour_encoding",
+    "MAX_IMAGE_SIDE",
+    "MAX_IMAGE_PIXELS",
+    "check_image_size",
 ]
 
 # Bits dropped to bring a 16-bit channel to 8 bits (and the factor that undoes it exactly on encode).
@@ -55,6 +59,11 @@ _PNG_MAGIC = b"\x89PNG"
 _DEFAULT_JPEG_QUALITY = 95
 
 _HOST_BIG_ENDIAN = sys.byteorder == "big"
+
+# The largest image any input may claim: a side of 32768 and 2^28 pixels (805 MB as RGB) are far
+# beyond cameras and keep a lying header from making a decoder allocate gigabytes.
+MAX_IMAGE_SIDE = 32_768
+MAX_IMAGE_PIXELS = 2**28
 
 # Depths in millimetres (16-bit depth images) -> metres.
 _MILLIMETRES_TO_METRES = 1e-3
@@ -253,6 +262,15 @@ def _layout(encoding: str) -> _Codec | None:
     return None
 
 
+def check_image_size(width: int, height: int, what: str) -> None:
+    """Refuse an image size no camera has (before anything of that size is allocated)."""
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
+        raise DatasetError(
+            f"{what} claims {width}x{height} pixels (width x height); refused: the limit is "
+            f"{MAX_IMAGE_SIDE} pixels a side and {MAX_IMAGE_PIXELS} pixels in all"
+        )
+
+
 def is_colour_encoding(encoding: str) -> bool:
     """Whether :func:`image_to_rgb` can decode images of this encoding."""
     return encoding.strip().lower() in _COLOUR_CODECS
@@ -396,6 +414,40 @@ def _compressed_codec(fmt: str, payload: np.ndarray) -> str:
     )
 
 
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...): all but DHT, JPG and DAC.
+_JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers without a length field: TEM, RSTn, SOI.
+_JPEG_BARE_MARKERS = frozenset([0x01, *range(0xD0, 0xD9)])
+_PNG_SIZE_SLICE = slice(16, 24)  # IHDR width and height, after the signature and the chunk head
+
+
+def _claimed_size(payload: memoryview, codec: str) -> tuple[int, int] | None:
+    """(width, height) the PNG or JPEG header claims, read without decoding; None when not found."""
+    if codec == "png":
+        if len(payload) < _PNG_SIZE_SLICE.stop or bytes(payload[:4]) != _PNG_MAGIC:
+            return None
+        width, height = struct.unpack(">II", payload[_PNG_SIZE_SLICE])
+        return width, height
+    position = 2  # after SOI
+    while position + 4 <= len(payload):
+        if payload[position] != 0xFF:
+            return None
+        marker = payload[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _JPEG_BARE_MARKERS:
+            position += 2
+            continue
+        if marker in _JPEG_SOF_MARKERS:
+            if position + 9 > len(payload):
+                return None
+            height, width = struct.unpack(">HH", payload[position + 5 : position + 9])
+            return width, height
+        position += 2 + struct.unpack(">H", payload[position + 2 : position + 4])[0]
+    return None
+
+
 def compressed_to_rgb(msg: Any) -> np.ndarray:
     """Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) to (H, W, 3) uint8 RGB.
 
@@ -409,7 +461,13 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
             f"compressed image ({fmt!r}) has no data; expected a JPEG or PNG payload"
         )
     codec = _compressed_codec(fmt, payload)
-    bgr = cv2.imdecode(payload, cv2.IMREAD_COLOR)
+    claimed = _claimed_size(memoryview(payload), codec)
+    if claimed is not None:
+        check_image_size(*claimed, what=f"compressed {codec} image ({fmt!r}, {payload.size} bytes)")
+    try:
+        bgr = cv2.imdecode(payload, cv2.IMREAD_COLOR)
+    except cv2.error as err:  # OpenCV's own size and format checks
+        raise DatasetError(f"cannot decode {payload.size} bytes as {codec} (format {fmt!r}): {err}") from err
     if bgr is None:
         raise DatasetError(
             f"cannot decode {payload.size} bytes as {codec} (format {fmt!r}); "

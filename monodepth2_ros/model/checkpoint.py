@@ -50,6 +50,12 @@ POSE_DECODER_FILE = "pose.pth"
 _FILE_MODE = 0o644
 _FOLDER_MODE = 0o755
 
+# The largest checkpoint file read (a ResNet-152 encoder is about 230 MB): a bigger one is not ours.
+MAX_CHECKPOINT_BYTES = 2 * 2**30
+# What torch.save writes first: a zip archive (torch >= 1.6) or a pickle (protocol 2, older releases).
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTOCOL = b"\x80"
+
 # Non-tensor entries the official trainer stores in encoder.pth.
 _INFO_KEYS = ("height", "width", "use_stereo")
 
@@ -145,10 +151,28 @@ class LoadedCheckpoint:
     folder: Path
 
 
+def _check_file_looks_like_a_checkpoint(path: Path) -> None:
+    """Refuse, before torch reads it, a file too large for any network or not in a torch format."""
+    size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(
+            f"{path} is {size / 2**30:.1f} GiB; refused: a checkpoint file of these networks is at most a few "
+            f"hundred MB (limit {MAX_CHECKPOINT_BYTES / 2**30:.0f} GiB)"
+        )
+    with path.open("rb") as handle:
+        head = handle.read(len(_ZIP_MAGIC))
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTOCOL)):
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint (it starts with {head!r}; expected a torch.save zip "
+            "archive or the older pickle format); it may be truncated, empty or another kind of file"
+        )
+
+
 def read_state_dict(path: Path) -> dict:
     """``torch.load`` of one checkpoint file, safely (``weights_only``), with errors naming the file."""
     if not path.is_file():
         raise MissingInputError(f"checkpoint file not found: {path}")
+    _check_file_looks_like_a_checkpoint(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated zip, a pickle with code, a text file: many types
@@ -184,6 +208,20 @@ def infer_num_layers(state: dict[str, torch.Tensor], path: Path) -> int:
 def _load_into(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     """Strict load whose error names the file, missing/unexpected keys and the first shape mismatch."""
     expected = module.state_dict()
+    not_tensors = [f"{key} ({type(value).__name__})" for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(
+            f"{path} does not fit the {type(module).__name__}: {len(not_tensors)} entries are not tensors "
+            f"(first: {', '.join(not_tensors[:3])})"
+        )
+    wrong_dtype = next(
+        (
+            (key, state[key].dtype, tensor.dtype)
+            for key, tensor in expected.items()
+            if key in state and tensor.is_floating_point() and not state[key].is_floating_point()
+        ),
+        None,
+    )
     missing = [key for key in expected if key not in state]
     unexpected = [key for key in state if key not in expected]
     mismatch = next(
@@ -202,6 +240,9 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], path: Path) ->
     if mismatch:
         key, found, wanted = mismatch
         problems.append(f"shape mismatch at {key}: file has {list(found)}, network expects {list(wanted)}")
+    if wrong_dtype:
+        key, found, wanted = wrong_dtype
+        problems.append(f"dtype mismatch at {key}: file has {found}, network expects a floating type like {wanted}")
     if problems:
         raise CheckpointError(f"{path} does not fit the {type(module).__name__}: " + "; ".join(problems))
     module.load_state_dict(state, strict=True)

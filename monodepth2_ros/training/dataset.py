@@ -55,6 +55,10 @@ class SnippetDataset(Dataset):
         self.augment = augment
         self.stereo = stereo
         self.with_depth = with_depth and cache.depth is not None
+        # A sample's flip and jitter depend only on (seed, epoch, index), never on what ran before:
+        # a run resumed from a checkpoint augments exactly as the uninterrupted run would have.
+        self.augmentation_seed = 0
+        self.epoch = 0
         if stereo and (cache.right is None or cache.baseline_m is None):
             raise ValueError("stereo samples need a frame cache with right images")
 
@@ -78,13 +82,15 @@ class SnippetDataset(Dataset):
         flipped = False
         augmented = images
         if self.augment is not None:
-            flipped = bool(torch.rand(()) < self.augment.flip_probability)
+            entropy = np.random.SeedSequence([self.augmentation_seed, self.epoch, int(index)]).generate_state(1)[0]
+            generator = torch.Generator().manual_seed(int(entropy))
+            flipped = bool(torch.rand((), generator=generator) < self.augment.flip_probability)
             if flipped:
                 images = images.flip(-1)
                 stereo = stereo.flip(-1) if stereo is not None else None
                 depth = depth.flip(-1) if depth is not None else None
                 K_normalized = flip_normalized_intrinsics(K_normalized)
-            jitter = sample_color_jitter(self.augment)
+            jitter = sample_color_jitter(self.augment, generator)
             augmented = apply_color_jitter(images, jitter) if jitter is not None else images
         K = torch.from_numpy(denormalize_intrinsics(np.array(K_normalized), height, width)).float()
         T_stereo = None
@@ -119,6 +125,8 @@ class ResumableSampler(DistributedSampler):
         """Iterate epoch ``epoch`` from this rank's ``start``-th sample on."""
         self.set_epoch(epoch)
         self.start = int(start)
+        if isinstance(self.dataset, SnippetDataset):
+            self.dataset.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())
@@ -144,6 +152,7 @@ def make_loader(
     step count per epoch stays fixed), unless the dataset is smaller than one batch per rank.
     """
     drop_last = shuffle and len(dataset) >= batch_size * num_replicas
+    dataset.augmentation_seed = int(seed)
     sampler = ResumableSampler(dataset, num_replicas, rank, shuffle=shuffle, seed=seed, drop_last=False)
     loader = DataLoader(
         dataset,
@@ -154,6 +163,9 @@ def make_loader(
         pin_memory=pin_memory,
         drop_last=drop_last,
         persistent_workers=False,
+        # Starting an epoch draws worker seeds from this generator, not the global one, which the
+        # loss's tie-break noise uses and a checkpoint restores: resuming then replays it exactly.
+        generator=torch.Generator().manual_seed(int(seed)),
     )
     return loader, sampler
 

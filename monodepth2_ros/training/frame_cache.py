@@ -61,6 +61,8 @@ _LOG = logging.getLogger(__name__)
 # Bump when the cache layout or the decoding changes: old caches are then rebuilt.
 CACHE_VERSION = 1
 _NS_PER_S = 1_000_000_000
+# Frames the cache arrays are first made for (sparse files); they double when the bags hold more.
+_MAX_INITIAL_FRAMES = 4096
 _IMAGES = "images.npy"
 _RIGHT = "right.npy"
 _DEPTH = "depth.npy"
@@ -301,7 +303,7 @@ class _Builder:
         start = self.count
         for frame in _frames_with_camera(stream):
             if self.count >= self.capacity:
-                break
+                self._grow()
             self.images[self.count] = _resize_rgb(frame.rgb, config.height, config.width)
             self.stamps.append(int(frame.stamp_ns))
             self.K_normalized.append(frame.camera.normalized_K())
@@ -323,6 +325,21 @@ class _Builder:
             self.positions.extend(_odometry_positions(source, config.odometry_topic, stamps))
         elif config.odometry_topic is not None:
             self.positions.extend(np.full((stamps.size, 3), np.nan))
+
+    def _grow(self) -> None:
+        """Double the arrays: the bags held more images than their metadata said."""
+        capacity = 2 * self.capacity
+        for attribute, name in (("images", _IMAGES), ("right", _RIGHT), ("depth", _DEPTH)):
+            old = getattr(self, attribute)
+            if old is None:
+                continue
+            grown_path = self.folder / f"{name}.grow"
+            grown = np.lib.format.open_memmap(grown_path, mode="w+", dtype=old.dtype, shape=(capacity, *old.shape[1:]))
+            grown[: self.capacity] = old
+            grown.flush()
+            os.replace(grown_path, self.folder / name)
+            setattr(self, attribute, grown)
+        self.capacity = capacity
 
     def _add_stereo(self, source: SourceSpec, start: int, stamps: np.ndarray) -> None:
         if self.right is None:
@@ -453,10 +470,13 @@ def open_frame_cache(
     if not build:
         raise DatasetError(f"frame cache {folder} does not exist (it is built by rank 0)")
     root.mkdir(parents=True, exist_ok=True)
+    for leftover in root.glob(f".{key}.*"):  # a build that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     capacity = _capacity(sources, config)
     staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
-        builder = _Builder(staging, config, max(capacity, 1), progress)
+        # The image count comes from bag metadata, which may lie: start no larger than a bound, grow as needed.
+        builder = _Builder(staging, config, min(max(capacity, 1), _MAX_INITIAL_FRAMES), progress)
         for index, source in enumerate(sources):
             builder.add_source(index, source)
         if builder.count == 0:

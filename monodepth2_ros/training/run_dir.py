@@ -62,6 +62,7 @@ STATE_FILE = "training_state.pt"
 BEST_FILE = "best.json"
 METRICS_FILE = "metrics.jsonl"
 _STAGING = ".last.staging"
+_RETIRED = ".previous.retired"
 
 
 @dataclass(frozen=True)
@@ -159,13 +160,23 @@ def write_checkpoint(
     staging = paths.root / _STAGING
     if staging.exists():
         shutil.rmtree(staging)
-    save_checkpoint(staging, depth_net, pose_net, info)
-    atomic_torch_save(training_state, staging / STATE_FILE)
+    _remove_leftovers(paths.root, staging.name)
+    shutil.rmtree(paths.root / _RETIRED, ignore_errors=True)
+    try:
+        save_checkpoint(staging, depth_net, pose_net, info)
+        atomic_torch_save(training_state, staging / STATE_FILE)
+    except OSError as err:  # a full disk, a quota, a read-only file system
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _write_error(paths, err) from err
+    # Folders are only ever renamed into place; the one retired is renamed away before it is deleted,
+    # so a kill during the deletion leaves a hidden leftover, never a half-deleted previous/.
+    retired = paths.root / _RETIRED
     if paths.last.exists():
         if paths.previous.exists():
-            shutil.rmtree(paths.previous)
+            os.replace(paths.previous, retired)
         os.replace(paths.last, paths.previous)
     os.replace(staging, paths.last)
+    shutil.rmtree(retired, ignore_errors=True)
     return paths.last
 
 
@@ -173,11 +184,30 @@ def write_best(
     paths: RunPaths, depth_net: nn.Module, pose_net: nn.Module | None, info: CheckpointInfo, record: dict[str, Any]
 ) -> Path:
     """Replace ``best/`` with these networks and ``best.json`` (the figure, its name, step, epoch)."""
-    folder = save_checkpoint(paths.best, depth_net, pose_net, info)
-    tmp = folder / f".{BEST_FILE}.tmp"
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, folder / BEST_FILE)
+    _remove_leftovers(paths.root, paths.best.name)
+    try:
+        folder = save_checkpoint(paths.best, depth_net, pose_net, info)
+        tmp = folder / f".{BEST_FILE}.tmp"
+        tmp.write_text(json.dumps(record, indent=2))
+        os.replace(tmp, folder / BEST_FILE)
+    except OSError as err:
+        raise _write_error(paths, err) from err
     return folder
+
+
+def _remove_leftovers(root: Path, name: str) -> None:
+    """Delete what a killed writer of ``root/name`` left: its staging copy and save_checkpoint's temporaries."""
+    for leftover in sorted(root.glob(f".{name}.*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _write_error(paths: RunPaths, err: OSError) -> CheckpointError:
+    kept = [folder.name + "/" for folder in (paths.last, paths.previous, paths.best) if folder.is_dir()]
+    return CheckpointError(
+        f"cannot write a checkpoint in {paths.root}: {err.strerror or err}; "
+        + (f"the complete checkpoints {', '.join(kept)} are kept" if kept else "no earlier checkpoint exists")
+        + " (free some space and run the same command again to resume)"
+    )
 
 
 @dataclass(frozen=True)

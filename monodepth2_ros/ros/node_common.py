@@ -106,6 +106,7 @@ def subscribe_images(
     reliability: str,
     callback: Callable[[Image | CompressedImage], None],
     frames: FrameWorker | None = None,
+    depth: int = 1,
 ) -> MatchedSubscription:
     """Subscribe the camera images: ``image`` (raw), or ``<image>/compressed`` after remapping.
 
@@ -113,15 +114,16 @@ def subscribe_images(
         transport: the ``input_transport`` parameter, ``raw`` or ``compressed``.
         reliability: the ``qos_reliability`` parameter (``auto`` follows the publishers).
         frames: the node's frame worker: it counts the frames lost in transport and reports them.
+        depth: the subscription's history depth (see :class:`MatchedSubscription`).
     Returns:
         The subscription (its ``topic_name`` is resolved).
     """
     loss = frames.stats.transport if frames is not None else None
     if transport == "compressed":
         topic = resolve_topic(node, TOPIC_IMAGE) + TOPIC_COMPRESSED_SUFFIX
-        subscription = MatchedSubscription(node, CompressedImage, topic, callback, reliability, loss)
+        subscription = MatchedSubscription(node, CompressedImage, topic, callback, reliability, loss, depth)
     else:
-        subscription = MatchedSubscription(node, Image, TOPIC_IMAGE, callback, reliability, loss)
+        subscription = MatchedSubscription(node, Image, TOPIC_IMAGE, callback, reliability, loss, depth)
     if frames is not None:
         frames.image_input = subscription
     return subscription

@@ -231,7 +231,11 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         params = self._runtime.current.params
         self._frames.set_batch_capacity(params.frame_buffer)
         self._frames.start()
-        self._image_sub = subscribe_images(self, params.input_transport, params.qos_reliability, self._on_image, self._frames)
+        # A history as deep as the frame buffer: every frame matters to odometry, also one that
+        # arrives while the executor is busy (the depth node keeps only the newest).
+        self._image_sub = subscribe_images(
+            self, params.input_transport, params.qos_reliability, self._on_image, self._frames, depth=params.frame_buffer
+        )
         self._image_topic = self._image_sub.topic_name
         self._rectifier = FrameRectifier(
             resolve_topic(self, TOPIC_CAMERA_INFO), self._reporter.report, self._frames.reject, self.get_logger().info

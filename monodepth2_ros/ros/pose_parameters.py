@@ -108,7 +108,8 @@ class PoseNodeParameters(ParameterTable):
         8,
         "Most images kept while the network is busy; they are then run as one batch of adjacent pairs, "
         "so no motion is lost. Beyond it the oldest is dropped and one pair spans the gap (counted in the "
-        "diagnostics); 1 keeps only the newest image.",
+        "diagnostics); 1 keeps only the newest image. The image subscription keeps as deep a history "
+        "(set at start-up), so frames are not replaced while callbacks wait.",
         bounds=_FRAME_BUFFER_BOUNDS,
     )
     pose_translation_drift: float = param(

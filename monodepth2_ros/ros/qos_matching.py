@@ -60,7 +60,7 @@ def offered_reliability(endpoints: Iterable[Any]) -> str | None:
 
 
 class MatchedSubscription:
-    """A keep-last-1 subscription of ``topic`` with the reliability ``mode`` asks for, kept matched to
+    """A keep-last subscription of ``topic`` with the reliability ``mode`` asks for, kept matched to
     the publishers in ``auto`` mode.
 
     Args:
@@ -69,6 +69,8 @@ class MatchedSubscription:
         mode: ``auto``, ``reliable`` or ``best_effort`` (the ``qos_reliability`` parameter).
         loss: counts frames lost in transport: each message's header stamp and the middleware's
             message-lost reports go to it (None: not counted, e.g. CameraInfo).
+        depth: the history depth: 1 (the depth node: only the newest frame matters), or the pose
+            node's frame buffer, so frames that arrive while its callbacks wait are not replaced.
     """
 
     def __init__(
@@ -79,8 +81,10 @@ class MatchedSubscription:
         callback: Callable[[Any], None],
         mode: str,
         loss: TransportLoss | None = None,
+        depth: int = 1,
     ) -> None:
         self._node = node
+        self._depth = depth
         self._msg_type = msg_type
         self._callback = callback
         self._loss = loss
@@ -96,7 +100,7 @@ class MatchedSubscription:
         self._timer = node.create_timer(GRAPH_POLL_S, self.refresh) if mode == RELIABILITY_AUTO else None
 
     def _subscribe(self, topic: str) -> Any:
-        qos = camera_input_qos(self.reliability)
+        qos = camera_input_qos(self.reliability, self._depth)
         events: dict[str, Any] = {}
         if self.mode == RELIABILITY_AUTO:
             # Also silences rclpy's "incompatible QoS" warning: auto resolves it itself.
@@ -163,11 +167,12 @@ class MatchedSubscription:
         return f"{self.reliability} (auto, {self.publisher_count} publisher{'' if self.publisher_count == 1 else 's'})"
 
 
-def camera_input_qos(reliability: str) -> QoSProfile:
-    """Keep last 1, volatile, ``reliable`` or ``best_effort``: a camera input never queues old frames."""
+def camera_input_qos(reliability: str, depth: int = 1) -> QoSProfile:
+    """Keep last ``depth`` (1: a camera input never queues old frames), volatile, ``reliable`` or
+    ``best_effort``."""
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
-        depth=1,
+        depth=depth,
         reliability=_POLICIES[reliability],
         durability=DurabilityPolicy.VOLATILE,
     )

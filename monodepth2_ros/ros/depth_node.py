@@ -33,7 +33,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from monodepth2_ros.data.camera import CameraModel, UncalibratedCameraError
 from monodepth2_ros.errors import ConfigError, DatasetError
-from monodepth2_ros.evaluation.backend_selection import resolve_auto_config
 from monodepth2_ros.evaluation.colorize import colorize_depth
 from monodepth2_ros.inference.camera_input import CameraInput, prepare_frame, rectification_wanted
 from monodepth2_ros.inference.estimators import DepthEstimator
@@ -46,7 +45,6 @@ from monodepth2_ros.inference.pointcloud import (
     mask_depth_range,
 )
 from monodepth2_ros.inference.scale import OBSERVES_DEPTH, OBSERVES_MOTION, ScaleSource, make_scale_source
-from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.geometry import scale_intrinsics
 from monodepth2_ros.ros.conversions import (
     MessageBuffer,
@@ -55,6 +53,7 @@ from monodepth2_ros.ros.conversions import (
     point_cloud_message,
 )
 from monodepth2_ros.ros.node_common import (
+    build_network,
     TOPIC_DIAGNOSTICS,
     TOPIC_IMAGE,
     CameraNode,
@@ -113,11 +112,7 @@ def build_estimator(params: DepthNodeParameters, say: Callable[[str], None] | No
 
     ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick.
     """
-    weights = resolve_weights(params.weights)
-    config, selection = resolve_auto_config(params.inference_config(), weights, "depth", say=say)
-    if selection is not None and say is not None:
-        say(selection.describe())
-    return DepthEstimator(weights, config)
+    return build_network(DepthEstimator, "depth", params, say)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from monodepth2_ros.errors import ConfigError, DatasetError, MissingInputError, Monodepth2Error
+from monodepth2_ros.evaluation.backend_selection import resolve_auto_config
 from monodepth2_ros.inference.scale import ScaleSource
+from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import CheckpointInfo
 from monodepth2_ros.ros.conversions import decode_image
 from monodepth2_ros.ros.diagnostics import FrameStats, StatsSnapshot, ThrottledReporter, diagnostic_status
@@ -92,6 +94,17 @@ def keep_last_qos(depth: int, reliability: ReliabilityPolicy) -> QoSProfile:
 def input_qos(reliability: str) -> QoSProfile:
     """Sensor-data style QoS for camera topics: keep last 1, volatile, ``reliable`` or else best effort."""
     return camera_input_qos(RELIABLE if reliability == RELIABLE else BEST_EFFORT)
+
+
+def build_network(estimator_class: Callable[..., E], network: str, params: Any, say: Callable[[str], None] | None = None) -> E:
+    """Load the ``network`` (``depth``/``pose``) named by the node's ``params`` (empty weights: the
+    bundled model) on its device, or raise. ``backend: auto`` is measured (or read from the cache)
+    first; ``say`` gets the pick."""
+    weights = resolve_weights(params.weights)
+    config, selection = resolve_auto_config(params.inference_config(), weights, network, say=say)
+    if selection is not None and say is not None:
+        say(selection.describe())
+    return estimator_class(weights, config)
 
 
 def resolve_topic(node: Node, topic: str) -> str:

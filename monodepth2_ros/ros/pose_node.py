@@ -43,7 +43,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from monodepth2_ros.errors import ConfigError
-from monodepth2_ros.evaluation.backend_selection import resolve_auto_config
 from monodepth2_ros.inference.estimators import PoseEstimator
 from monodepth2_ros.inference.odometry import (
     NS_PER_S,
@@ -62,8 +61,8 @@ from monodepth2_ros.inference.scale import (
     ScaleSource,
     make_scale_source,
 )
-from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.ros.node_common import (
+    build_network,
     TOPIC_IMAGE,
     CameraNode,
     Runtime,
@@ -131,11 +130,7 @@ def build_pose_estimator(params: PoseNodeParameters, say: Callable[[str], None] 
 
     ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick.
     """
-    weights = resolve_weights(params.weights)
-    config, selection = resolve_auto_config(params.inference_config(), weights, "pose", say=say)
-    if selection is not None and say is not None:
-        say(selection.describe())
-    return PoseEstimator(weights, config)
+    return build_network(PoseEstimator, "pose", params, say)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def run_nodes_on_bag(
         ):
             time.sleep(0.05)
         time.sleep(0.5)
-        say(f"replaying {bag.name} into depth_node + pose_node at {play_rate:g}x real time (real DDS, one process: every frame arrives) ...")
+        say(f"replaying {bag.name} into depth_node + pose_node at {play_rate:g}x real time (real DDS, one process: no transport between them) ...")
         stats = player.play()
         # Let the last frame through the networks and the recorder.
         settle = time.monotonic() + 5.0

@@ -101,19 +101,26 @@ class GroundTruthDepthNetwork:
     by the frame's pixels) and ``disparity_to_depth`` (inverts and resizes it).
     """
 
-    def __init__(self, frames: list[SynthFrame], factor: float) -> None:
-        height, width = frames[0].rgb.shape[:2]
-        self._depth = {frame.rgb.tobytes(): frame.depth / factor for frame in frames}
-        self.info = CheckpointInfo(height=height, width=width)
+    def __init__(self, depth_by_image: dict[bytes, np.ndarray], size: tuple[int, int]) -> None:
+        self._depth = dict(depth_by_image)
+        self.info = CheckpointInfo(height=size[0], width=size[1])
         self.scale = 1.0
         self.device = torch.device("cpu")
         self.precision = "fp32"
+        self.inputs: list[torch.Tensor] = []  # every network input it was shown
+
+    @classmethod
+    def from_frames(cls, frames: list[SynthFrame], factor: float) -> GroundTruthDepthNetwork:
+        """Ground-truth depth / ``factor`` for each rendered frame."""
+        depth = {frame.rgb.tobytes(): frame.depth / factor for frame in frames}
+        return cls(depth, frames[0].rgb.shape[:2])
 
     @property
     def network_size(self) -> tuple[int, int]:
         return self.info.height, self.info.width
 
     def predict_disparity(self, images: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(images.clone())
         rgb = (images[0].permute(1, 2, 0) * 255.0).round().to(torch.uint8).numpy()
         return torch.from_numpy(1.0 / self._depth[rgb.tobytes()]).float()[None, None]
 

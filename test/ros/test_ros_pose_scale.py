@@ -86,7 +86,7 @@ def test_odometry_scale_from_a_reference_topic_is_shared_with_the_depth_node(gra
 
 def test_camera_height_scale_of_the_depth_node_drives_the_shared_pose_node(graph, drive, frames):
     factor = 7.3
-    network = GroundTruthDepthNetwork(frames, factor)
+    network = GroundTruthDepthNetwork.from_frames(frames, factor)
     depth = depth_node(graph, "unused", estimator=network, scale_mode="camera_height", camera_height=1.65)
     node = pose_node(
         graph, GroundTruthPoseNetwork(frames, factor=factor), camera_to_base_xyz=MOUNT_XYZ, scale_mode="shared",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from pose_harness import GroundTruthDepthNetwork
 from ros_harness import cloud_array, wait_until
 
 from monodepth2_ros.cli.main import main
@@ -19,7 +19,6 @@ from monodepth2_ros.data.bag_reader import iter_messages, iter_serialized
 from monodepth2_ros.data.camera import CameraModel
 from monodepth2_ros.data.image_codec import image_to_array
 from monodepth2_ros.inference.camera_input import CameraInput
-from monodepth2_ros.model.checkpoint import CheckpointInfo
 from monodepth2_ros.ros.depth_node import DepthNode
 from monodepth2_ros.synthetic import camera as synthetic_camera
 from monodepth2_ros.synthetic.bag import TOPIC_CAMERA_INFO, TOPIC_IMAGE
@@ -45,32 +44,6 @@ def _ray_cast_depth(drive: SyntheticDrive, ray_x: np.ndarray, ray_y: np.ndarray,
     )
     renderer = Renderer(drive.world, rays, drive.config.sky_height_m if drive.config.sky_surface else None, "cpu")
     return renderer.render(T_world_camera)[1]
-
-
-class GroundTruthDepthNetwork:
-    """Answers the true depth of whichever image (raw or rectified) it is shown."""
-
-    def __init__(self, depth_by_image: dict[bytes, np.ndarray]) -> None:
-        self._depth = depth_by_image
-        self.info = CheckpointInfo(height=HEIGHT, width=WIDTH)
-        self.scale = 1.0
-        self.device = torch.device("cpu")
-        self.precision = "fp32"
-        self.inputs: list[torch.Tensor] = []
-
-    @property
-    def network_size(self) -> tuple[int, int]:
-        return HEIGHT, WIDTH
-
-    def predict_disparity(self, images: torch.Tensor) -> torch.Tensor:
-        self.inputs.append(images.clone())
-        rgb = (images[0].permute(1, 2, 0) * 255.0).round().to(torch.uint8).numpy()
-        return torch.from_numpy(1.0 / self._depth[rgb.tobytes()]).float()[None, None]
-
-    def disparity_to_depth(self, disparity: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
-        if disparity.shape[-2:] != tuple(output_size):
-            disparity = F.interpolate(disparity, size=output_size, mode="bilinear", align_corners=False)
-        return 1.0 / disparity
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +79,7 @@ def distorted_drive(tmp_path_factory):
 def _node_cloud(graph, distorted_drive, rectify: str) -> tuple[np.ndarray, GroundTruthDepthNetwork]:
     """The node's cloud (H, W, 3) for the bag's frame, and the network double it ran."""
     bag, _, _, answers = distorted_drive
-    network = GroundTruthDepthNetwork(answers)
+    network = GroundTruthDepthNetwork(answers, (HEIGHT, WIDTH))
     node = graph.add_node(DepthNode, network, {"device": "cpu", "rectify": rectify})
     points = graph.subscribe("points")
     # The bag's own messages, as recorded (CDR), replayed over DDS.

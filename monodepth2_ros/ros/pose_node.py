@@ -461,13 +461,15 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
             )
             return
         mount = self._mount_for(header.frame_id, params)
+        pair = (id(self._reference_rgb), id(rgb))
         if check is not FrameCheck.STEP or self._reference_rgb is None:
             estimate = self._restart(check, stamp_ns, rgb, params)
-        elif self._is_static(self._reference_rgb, rgb, params):
+        elif pair not in motions and self._is_static(self._reference_rgb, rgb, params):
+            # (a batched pair was already found moving: the static check is not run twice)
             self._events.add("static")
             estimate = self._integrator.hold(stamp_ns)
         else:
-            motion = motions.pop((id(self._reference_rgb), id(rgb)), None)
+            motion = motions.pop(pair, None)
             estimate = self._integrate(rgb, stamp_ns, mount, runtime, motion)
             if estimate is None:
                 return

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Train the default model of issue 14 on the synthetic world families, bundle it, and measure it.
 #
-#   scripts/train_default_model.sh [--size WxH] [--drives N] [--frames N] [--epochs N] [--device D]
-#       [--jobs N] [--batch-size N] [--data DIR] [--runs DIR] [--name NAME] [--table-drives N] [--table-frames N]
+#   scripts/train_default_model.sh [--size WxH] [--drives N] [--frames N] [--epochs N] [--minutes N]
+#       [--init CHECKPOINT|default|none] [--device D] [--jobs N] [--batch-size N] [--data DIR] [--runs DIR]
+#       [--name NAME] [--table-drives N] [--table-frames N]
 #
 # Four steps, each of which resumes: run the same command again after an interruption (or with a
 # larger --epochs to train longer) and it carries on where it stopped.
@@ -11,7 +12,10 @@
 #      there are kept (python -m monodepth2_ros.tools.default_model_data);
 #   2. monodepth2 train over all of them into RUNS/NAME (resumes from RUNS/NAME/last; only the epochs,
 #      max steps and runtime settings may change between runs, so another size or drive count gets
-#      its own run folder through NAME);
+#      its own run folder through NAME). It starts from the previous bundled model's weights (--init
+#      default; convolutions do not depend on the input size) with the fine-tune guards off: plain
+#      training at lr 1e-4 on all families, which on a CPU gets further in a few epochs than training
+#      from random weights (no ImageNet weights can be downloaded here). --init none starts from scratch.
 #   3. bundle RUNS/NAME/best (best validation abs_rel on held-out time blocks of the training drives,
 #      read from /ground_truth/depth, which the loss never sees) as monodepth2_ros/weights/NAME, fp16;
 #   4. the generalisation table (held-back seeds of every family, the never-trained yard family, the
@@ -32,7 +36,9 @@ set -euo pipefail
 SIZE=256x192
 DRIVES=12          # per training family: 4 families x 12 = 48 drives
 FRAMES=150         # per drive, 10 Hz: 15 s; 48 x 150 = 7200 frames
-EPOCHS=8
+EPOCHS=5           # about 20 min each on a 2-core CPU at 256x192 (5 samples/s, bf16)
+MINUTES=""         # a wall-clock budget for this invocation's training; best/ is written when it ends
+INIT=default       # the weights training starts from: default (the previous bundled model), a folder, or none
 DEVICE=cpu         # training device: cpu, cuda, cuda:N (rendering runs on the CPU with --jobs processes)
 JOBS=2             # render processes (one per free core)
 DATA=data/default_model
@@ -49,6 +55,8 @@ while [[ $# -gt 0 ]]; do
     --drives) DRIVES=$2; shift 2 ;;
     --frames) FRAMES=$2; shift 2 ;;
     --epochs) EPOCHS=$2; shift 2 ;;
+    --minutes) MINUTES=$2; shift 2 ;;
+    --init) INIT=$2; shift 2 ;;
     --device) DEVICE=$2; shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;
     --data) DATA=$2; shift 2 ;;
@@ -66,6 +74,10 @@ if [[ ! $SIZE =~ ^([0-9]+)x([0-9]+)$ ]] || (( BASH_REMATCH[1] % 32 || BASH_REMAT
 fi
 WIDTH=${BASH_REMATCH[1]}; HEIGHT=${BASH_REMATCH[2]}
 NAME=${NAME:-synthetic_families_${WIDTH}x${HEIGHT}_d${DRIVES}f${FRAMES}}
+START=()
+if [[ $INIT != none ]]; then START=(--init "$INIT" --set finetune.enabled=false); fi
+BUDGET=()
+if [[ -n $MINUTES ]]; then BUDGET=(--minutes "$MINUTES"); fi
 PYTHON=${PYTHON:-python3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$DATA" "$RUNS"
@@ -82,7 +94,7 @@ echo "== 2/4 training ${#BAGS[@]} drives -> $RUN (on $DEVICE, $EPOCHS epochs)"
 # bf16 autocast on the CPU and on GPUs that have it (no loss scaling needed); the recipe of the previous model.
 "$PYTHON" -m monodepth2_ros train --bag "${BAGS[@]}" --depth-topic /ground_truth/depth \
   --height "$HEIGHT" --width "$WIDTH" --batch-size "$BATCH" --epochs "$EPOCHS" --precision bf16 \
-  --compile loss --num-workers 1 --checkpoint-interval 200 --device "$DEVICE" \
+  --compile loss --num-workers 1 --checkpoint-interval 300 --device "$DEVICE" "${START[@]}" "${BUDGET[@]}" \
   --set data.split_block_s=3 --set runtime.max_val_batches=20 --out "$RUN"
 
 echo "== 3/4 bundling $RUN/best -> monodepth2_ros/weights/$NAME"

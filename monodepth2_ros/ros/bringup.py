@@ -27,7 +27,9 @@ from typing import Any
 from monodepth2_ros.errors import ConfigError, MissingInputError, Monodepth2Error
 from monodepth2_ros.ros.launch_plan import PACKAGE, NodeSpec, depth_launch_plan
 
-__all__ = ["NODE_CLASSES", "add_arguments", "bringup_plan", "create_nodes", "run_bringup", "main"]
+__all__ = [
+    "NODE_CLASSES", "add_arguments", "bringup_plan", "create_nodes", "node_process_command", "run_bringup", "main",
+]  # fmt: skip
 
 # executable name -> "module:Class" of the nodes this package can start in-process.
 NODE_CLASSES = {
@@ -138,6 +140,27 @@ def create_nodes(plan: Sequence[NodeSpec], remaps: Sequence[str] = (), context: 
             node.destroy_node()
         raise
     return nodes
+
+
+def node_process_command(spec: NodeSpec, overrides_file: Path, remaps: Sequence[str] = ()) -> list[str]:
+    """The command line that runs ``spec`` as its own process, as ``ros2 launch`` would start it.
+
+    ``overrides_file`` receives the plan's ``{name: value}`` parameters as a params file (typed YAML,
+    unlike ``-p`` strings); it is passed last, so it wins over the plan's params files as the
+    overrides do in :func:`create_nodes`. ``remaps`` come before the plan's own (first match wins).
+    """
+    import yaml
+
+    module = NODE_CLASSES.get(spec.executable, "").partition(":")[0]
+    if not module:
+        raise ConfigError(f"no node module for executable {spec.executable!r}; known: {', '.join(NODE_CLASSES)}")
+    overrides_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": spec.parameter_overrides()}}))
+    command = [sys.executable, "-m", module, "--ros-args", "-r", f"__node:={spec.name}"]
+    if spec.namespace:
+        command += ["-r", f"__ns:=/{spec.namespace.strip('/')}"]
+    for rule in remaps:
+        command += ["-r", rule]
+    return command + spec.ros_arguments()[1:] + ["--params-file", str(overrides_file)]
 
 
 def run_bringup(options: argparse.Namespace) -> int:

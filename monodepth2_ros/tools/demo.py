@@ -3,28 +3,33 @@
 Steps (each a function, so the tests run them at a tiny size):
 
 1. render a held-out synthetic drive as an MCAP bag (ground truth included);
-2. start the depth and pose nodes in this process (the bringup plan, metric scale from the camera
-   height), a recorder of every output topic, and a bag player replaying the drive at its rate;
+2. start the depth and pose nodes as their own processes, as on a robot (the bringup plan, metric
+   scale from the camera height), and in this one a recorder of every output topic and a bag player
+   replaying the drive at its rate;
 3. score what the nodes published (metric depth against ground-truth depth at the same stamps,
    odometry against ground-truth odometry) and the model offline (``evaluate_bag``: median-scaled
    depth, 5-frame snippet ATE, baselines);
 4. write ``depth_strip.png``, ``cloud.ply``, ``trajectory.png``, ``metrics.json`` and ``metrics.md``.
 
-Transport: player, nodes and recorder share one process and DDS participant, so every frame is handed
-over inside the process (no DDS transport, nothing lost); the player publishes reliable anyway, as it
-does for nodes in other processes.
+Transport: the player publishes reliable and the nodes' ``qos_reliability: auto`` subscribes reliable,
+so every frame crosses the process boundary with the default transports; each node process gets an
+equal share of the cores for its network (``OMP_NUM_THREADS``), so the two do not oversubscribe them.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shutil
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +68,7 @@ FILES = {
     "trajectory": "trajectory.png",
     "json": "metrics.json",
     "markdown": "metrics.md",
+    "logs": "node_logs",
 }
 # The evaluation drive's world is kept apart from the training drives' (seeds 101-106).
 HELD_OUT_SEED = 7
@@ -123,44 +129,50 @@ def run_nodes_on_bag(
 ) -> dict:
     """Replay ``bag`` into the depth and pose nodes and record their outputs into ``out_bag``.
 
-    Returns counts of what was played and recorded.
+    The nodes run as their own processes, started from the bringup plan as ``ros2 launch`` would
+    start them; player and recorder share this one. Returns counts of what was played and recorded,
+    and the pose node's frame-pair counts read from its last ``/diagnostics``.
     """
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
-    from monodepth2_ros.ros.bringup import bringup_plan, create_nodes
+    from monodepth2_ros.ros.bringup import bringup_plan, node_process_command
     from monodepth2_ros.ros.player import BagPlayer
     from monodepth2_ros.ros.recorder import BagRecorder
 
     options = argparse.Namespace(
-        pose=True, weights=str(weights), device=device, params_file="", namespace="", remap=list(INPUT_REMAPS),
-        scale_mode="camera_height",
+        pose=True, weights=str(weights), device=device, params_file="", namespace="", remap=[], scale_mode="camera_height",
     )
     plan = [dataclasses.replace(spec, parameters=(*spec.parameters, {"backend": backend})) for spec in bringup_plan(options)]
+    logs_dir = out_bag.parent / FILES["logs"]
+    shutil.rmtree(logs_dir, ignore_errors=True)
+    logs_dir.mkdir(parents=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(_node_threads(len(plan)))}
+    processes: dict[str, subprocess.Popen] = {}
     context = rclpy.Context()
     rclpy.init(args=[], context=context)
     executor = MultiThreadedExecutor(context=context)
-    nodes = []
+    local_nodes = []
     spinner = None
     try:
-        nodes = create_nodes(plan, options.remap, context=context)
+        for spec in plan:
+            command = node_process_command(spec, logs_dir / f"{spec.name}.params.yaml", INPUT_REMAPS)
+            with (logs_dir / f"{spec.name}.log").open("w") as log:
+                processes[spec.name] = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         recorder = BagRecorder(out_bag, OUTPUT_TOPICS, context=context)
         player = BagPlayer(bag, rate=play_rate, context=context)
-        nodes += [recorder, player]
-        for node in nodes:
+        listener, fresh_pose_values = _pose_diagnostics_listener(context)
+        local_nodes += [recorder, player, listener]
+        for node in local_nodes:
             executor.add_node(node)
         spinner = threading.Thread(target=executor.spin, daemon=True)
         spinner.start()
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and (
-            player.count_subscribers("/camera/image_raw") < 2 or recorder.count_publishers("/depth") < 1
-        ):
-            time.sleep(0.05)
-        time.sleep(0.5)
-        say(f"replaying {bag.name} into depth_node + pose_node at {play_rate:g}x real time (real DDS, one process: no transport between them) ...")
+        say(f"starting {' and '.join(processes)} as their own processes (logs in {logs_dir}) ...")
+        _wait_until_ready(player, recorder, processes, logs_dir)
+        say(f"replaying {bag.name} into them at {play_rate:g}x real time over real DDS ...")
         stats = player.play()
-        # Let the last frame through the networks and the recorder.
-        settle = time.monotonic() + 5.0
+        # Let the last frames through the networks and the recorder.
+        settle = time.monotonic() + 10.0
         last = -1
         while time.monotonic() < settle:
             now = sum(recorder.counts.values())
@@ -170,20 +182,102 @@ def run_nodes_on_bag(
             time.sleep(1.0)
         recorder.close()
         counts = {"played": dict(stats.published), "recorded": dict(recorder.counts)}
-        for node in nodes:
-            if hasattr(node, "event_counts"):  # the pose node: what happened to the frame pairs
-                snapshot = node.stats.snapshot()
-                counts["pose_node"] = {
-                    "events": node.event_counts, "received": snapshot.received, "dropped": snapshot.dropped,
-                }
+        pose_values = fresh_pose_values(5.0)
+        if pose_values is not None:
+            counts["pose_node"] = {
+                "events": {event: int(pose_values.get(key, 0)) for event, key in _POSE_EVENT_KEYS.items()},
+                "received": int(pose_values.get("images received", 0)),
+                "dropped": int(pose_values.get("frames dropped (busy)", 0)),
+            }
         return counts
     finally:
         executor.shutdown()
-        for node in nodes:
+        for node in local_nodes:
             node.destroy_node()
         context.try_shutdown()
         if spinner is not None:
             spinner.join(timeout=5.0)
+        for process in processes.values():
+            _stop(process)
+
+
+# pair_figures' event names -> the pose node's diagnostics keys.
+_POSE_EVENT_KEYS = {
+    "integrated": "poses integrated",
+    "overflow": "pairs over dropped images (buffer overflow)",
+    "batched_pairs": "pairs run in batches",
+    "gap": "gaps (restarted)",
+    "static": "static frames",
+}
+_START_TIMEOUT_S = 180.0  # imports, model load and (backend auto) a first measurement, on a busy CPU
+_STOP_TIMEOUT_S = 10.0
+
+
+def _node_threads(nodes: int) -> int:
+    """Intra-op threads per node process: the cores shared out, so the nodes do not oversubscribe them."""
+    return max(1, (os.cpu_count() or 1) // max(nodes, 1))
+
+
+def _wait_until_ready(player, recorder, processes: dict[str, subprocess.Popen], logs_dir: Path) -> None:
+    """Until both nodes subscribe to the camera and publish what the recorder takes (or one exits)."""
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while not (
+        player.count_subscribers("/camera/image_raw") >= len(processes)
+        and recorder.count_publishers("/depth") >= 1
+        and recorder.count_publishers("/odom") >= 1
+    ):
+        for name, process in processes.items():
+            if process.poll() is not None:
+                tail = (logs_dir / f"{name}.log").read_text()[-2000:]
+                raise RuntimeError(f"{name} exited with code {process.returncode} at start-up:\n{tail}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the nodes were not up within {_START_TIMEOUT_S:.0f} s; see the logs in {logs_dir}")
+        time.sleep(0.1)
+    time.sleep(0.5)  # discovery of the remaining endpoints
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _pose_diagnostics_listener(context) -> tuple[Any, Callable[[float], dict[str, str] | None]]:
+    """A node that keeps the pose node's latest ``/diagnostics`` values (it lives in another process),
+    and ``fresh_values(timeout_s)``: the values of a message that arrives after the call (else the last)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.node import Node
+
+    node = Node("demo_diagnostics_listener", context=context)
+    latest: dict[str, Any] = {"values": None, "messages": 0}
+    lock = threading.Lock()
+
+    def on_array(message) -> None:
+        for status in message.status:
+            if status.name.endswith(": pose"):
+                with lock:
+                    latest["values"] = {item.key: item.value for item in status.values}
+                    latest["messages"] += 1
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_array, 10)
+
+    def fresh_values(timeout_s: float) -> dict[str, str] | None:
+        with lock:
+            seen = latest["messages"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with lock:
+                if latest["messages"] > seen:
+                    return dict(latest["values"])
+            time.sleep(0.05)
+        with lock:
+            return None if latest["values"] is None else dict(latest["values"])
+
+    return node, fresh_values
 
 
 def _node_depth_scores(drive_bag: Path, out_bag: Path) -> tuple[dict, list]:
@@ -338,7 +432,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = _progress) -> Demo
     start = time.monotonic()
     weights = resolve_weights(config.weights)
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("drive", "output", "offline"):
+    for name in ("drive", "output", "offline", FILES["logs"]):
         shutil.rmtree(config.out_dir / name, ignore_errors=True)
     drive_bag, drive = render_drive(config, say)
     counts = run_nodes_on_bag(
@@ -359,4 +453,5 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = _progress) -> Demo
     write_json(result.files["json"], result.figures)
     result.files["drive"] = drive_bag
     result.files["output"] = config.out_dir / FILES["output"]
+    result.files["logs"] = config.out_dir / FILES["logs"]
     return result

@@ -43,5 +43,5 @@ def test_demo_end_to_end_at_a_tiny_size(tmp_path, tiny_checkpoint):
     # safe to run twice: the same folder is refreshed, nothing piles up
     again = run_demo(config, say=lambda message: None)
     assert sorted(p.name for p in config.out_dir.iterdir()) == sorted(
-        {"drive", "output", "offline"} | {path.name for path in again.files.values()}
+        {"drive", "output", "offline", "node_logs"} | {path.name for path in again.files.values()}
     )

@@ -58,6 +58,25 @@ def test_node_spec_gives_launch_kwargs_and_ros_arguments():
     assert spec.ros_arguments() == ["--ros-args", "--params-file", "a.yaml", "-r", "image:=/cam"]
 
 
+def test_node_process_command_runs_the_node_module_with_typed_overrides_last(tmp_path):
+    from monodepth2_ros.ros.bringup import node_process_command
+
+    spec = NodeSpec("monodepth2_ros", "pose_node", "odometry", "robot", ("pose.yaml", {"frame_buffer": 8, "weights": ""}),
+                    (("image", "/cam"),))
+    command = node_process_command(spec, tmp_path / "overrides.yaml", ["image:=/front/image_raw"])
+    assert command[1:3] == ["-m", "monodepth2_ros.ros.pose_node"]
+    assert command[3:] == [
+        "--ros-args", "-r", "__node:=odometry", "-r", "__ns:=/robot", "-r", "image:=/front/image_raw",
+        "--params-file", "pose.yaml", "-r", "image:=/cam", "--params-file", str(tmp_path / "overrides.yaml"),
+    ]
+    # typed, and for every node name (an empty string stays a string, 8 an integer)
+    assert yaml.safe_load((tmp_path / "overrides.yaml").read_text()) == {
+        "/**": {"ros__parameters": {"frame_buffer": 8, "weights": ""}}
+    }
+    with pytest.raises(ConfigError, match="rviz2"):
+        node_process_command(NodeSpec("rviz2", "rviz2", "rviz2"), tmp_path / "rviz.yaml")
+
+
 def _stub_launch_modules(monkeypatch) -> dict[str, list]:
     """Minimal stand-ins for launch / launch_ros recording what the launch file builds."""
     made: dict[str, list] = {"nodes": [], "arguments": []}

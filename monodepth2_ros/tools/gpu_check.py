@@ -58,7 +58,6 @@ TOTAL_BUDGET_S = 480.0  # 8 minutes for everything
 JSON_NAME = "gpu_check.json"
 MARKDOWN_NAME = "gpu_check.md"
 _REPO = Path(__file__).resolve().parents[2]
-_DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "synthetic_streets_320x96"
 _NVIDIA_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version")
 # fp16 against fp32 on a sigmoid disparity: a few fp16 steps of its [0, 1] range.
 _FP16_DISP_TOLERANCE = 5e-3
@@ -541,13 +540,13 @@ def check_cuda_tests(timeout_s: float) -> tuple[bool, str, dict[str, Any]]:
     return _subprocess_check([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], timeout_s, parse)
 
 
-def check_bench(out_dir: Path, timeout_s: float) -> tuple[bool, str, dict[str, Any]]:
+def check_bench(weights: Path, out_dir: Path, timeout_s: float) -> tuple[bool, str, dict[str, Any]]:
     _require("onnxruntime")  # the bench's onnxruntime rows
 
     json_path = out_dir / "bench.json"
     backends = "eager:fp32,eager:fp16,eager_optimized:fp16,eager_optimized:bf16,onnxruntime:fp32,onnxruntime:int8"
     command = [
-        sys.executable, "-m", "monodepth2_ros", "bench", "--device", "cuda", "--weights", str(_DEFAULT_WEIGHTS),
+        sys.executable, "-m", "monodepth2_ros", "bench", "--device", "cuda", "--weights", str(weights),
         "--backends", backends, "--runs", "20", "--node-frames", "0", "--json", str(json_path),
     ]  # fmt: skip
 
@@ -567,12 +566,12 @@ def _require(module: str) -> None:
         raise ModuleNotFoundError(f"No module named {module!r}", name=module)
 
 
-def check_node_bench(out_dir: Path, timeout_s: float) -> tuple[bool, str, dict[str, Any]]:
+def check_node_bench(weights: Path, out_dir: Path, timeout_s: float) -> tuple[bool, str, dict[str, Any]]:
     _require("rclpy")  # the node benchmark runs real DDS (in its own process)
 
     json_path = out_dir / "node_bench.json"
     command = [
-        sys.executable, "-m", "monodepth2_ros.tools.depth_node_bench", "--weights", str(_DEFAULT_WEIGHTS),
+        sys.executable, "-m", "monodepth2_ros.tools.depth_node_bench", "--weights", str(weights),
         "--device", "cuda", "--frames", "60", "--json", str(json_path),
     ]  # fmt: skip
 
@@ -616,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gpu_check", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("gpu_check_out"), help="folder for gpu_check.json / gpu_check.md")
     parser.add_argument("--budget-s", type=float, default=TOTAL_BUDGET_S, help="time for everything (480)")
-    parser.add_argument("--weights", type=Path, default=_DEFAULT_WEIGHTS, help="checkpoint the checks run (the bundled one)")
+    parser.add_argument("--weights", type=Path, default=None, help="checkpoint the checks run (default: the bundled model)")
     args = parser.parse_args(argv)
     if not cuda_device_present():
         print(f"gpu_check: no CUDA device (none of {', '.join(_NVIDIA_NODES)} exists, no GPU in nvidia-smi -L)", file=sys.stderr)
@@ -626,21 +625,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print(f"gpu_check: no CUDA device usable by torch {torch.__version__} (built for CUDA {torch.version.cuda})", file=sys.stderr)
         return NO_CUDA_EXIT
+    from monodepth2_ros.inference.weights import bundled_weights_dir  # imports torch: after the quick exit
+
+    weights = args.weights or bundled_weights_dir()
     run = CheckRun(args.budget_s)
     work_dir = args.out / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
     header = _header()
     print(f"[gpu_check] {header}", flush=True)
-    run.run("eager_optimized fp16 vs eager, CUDA graphs per GPU", lambda: check_cuda_graphs(args.weights), needs_s=20)
-    run.run("two runners first called at once + host copies", lambda: check_concurrent_first_calls(args.weights), needs_s=20)
-    run.run("onnxruntime fp32/int8 on CUDA: providers and node placement", lambda: check_onnxruntime(args.weights, work_dir), needs_s=30)
-    run.run("compile fp16 from another thread, batch 1 and 2", lambda: check_compile_other_thread(args.weights), needs_s=90)
+    run.run("eager_optimized fp16 vs eager, CUDA graphs per GPU", lambda: check_cuda_graphs(weights), needs_s=20)
+    run.run("two runners first called at once + host copies", lambda: check_concurrent_first_calls(weights), needs_s=20)
+    run.run("onnxruntime fp32/int8 on CUDA: providers and node placement", lambda: check_onnxruntime(weights, work_dir), needs_s=30)
+    run.run("compile fp16 from another thread, batch 1 and 2", lambda: check_compile_other_thread(weights), needs_s=90)
     for precision in ("fp16", "bf16"):
-        run.run(f"{_TRAINING_STEPS} training steps {precision} + sync debug", lambda p=precision: check_training_steps(args.weights, work_dir, p), needs_s=20)
+        run.run(f"{_TRAINING_STEPS} training steps {precision} + sync debug", lambda p=precision: check_training_steps(weights, work_dir, p), needs_s=20)
     run.run("peak matmul (CUDA events)", check_peak_matmul, needs_s=10)
     run.run("CUDA tests", lambda: check_cuda_tests(min(150.0, run.remaining() - 180)), needs_s=60)
-    run.run("monodepth2 bench on CUDA", lambda: check_bench(args.out, min(120.0, run.remaining() - 150)), needs_s=60)
-    run.run("depth node benchmark on CUDA", lambda: check_node_bench(args.out, min(60.0, run.remaining() - 130)), needs_s=40)
+    run.run("monodepth2 bench on CUDA", lambda: check_bench(weights, args.out, min(120.0, run.remaining() - 150)), needs_s=60)
+    run.run("depth node benchmark on CUDA", lambda: check_node_bench(weights, args.out, min(60.0, run.remaining() - 130)), needs_s=40)
     run.run("training throughput (2 minutes)", lambda: check_training_throughput(max(30.0, min(120.0, run.remaining() - 10))), needs_s=40)
     header["total_s"] = round(args.budget_s - run.remaining(), 1)
     json_path, markdown_path = write_report(args.out, header, run.results)

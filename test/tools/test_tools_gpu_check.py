@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from monodepth2_ros.inference.weights import bundled_weights_dir
 from monodepth2_ros.tools import gpu_check
 from monodepth2_ros.tools.gpu_check import CheckResult, CheckRun, markdown_report, parse_pytest_counts, write_report
 
@@ -117,7 +118,7 @@ def test_training_steps_check_runs_the_trainers_step_on_the_cpu(tmp_path):
     torch.set_num_threads(1)
     try:
         passed, summary, details = gpu_check.check_training_steps(
-            gpu_check._DEFAULT_WEIGHTS, tmp_path, "fp32", device="cpu", size=(64, 96), steps=5
+            bundled_weights_dir(), tmp_path, "fp32", device="cpu", size=(64, 96), steps=5
         )
     finally:
         torch.set_num_threads(previous)
@@ -129,7 +130,7 @@ def test_training_steps_check_runs_the_trainers_step_on_the_cpu(tmp_path):
 
 def test_onnxruntime_check_reports_providers_and_node_placement_on_the_cpu(tmp_path):
     pytest.importorskip("onnxruntime")
-    passed, summary, details = gpu_check.check_onnxruntime(gpu_check._DEFAULT_WEIGHTS, tmp_path, device="cpu")
+    passed, summary, details = gpu_check.check_onnxruntime(bundled_weights_dir(), tmp_path, device="cpu")
     assert details["fp32"]["providers_used"] == ["CPUExecutionProvider"]
     assert set(details["int8"]["node_placement"]) == {"CPUExecutionProvider"}
     assert details["fp32"]["max_diff_vs_eager_fp32"] < 1e-4

@@ -221,6 +221,12 @@ def _finetune(args: argparse.Namespace, config, run_dir: Path, started: float) -
         f"held-back frames ({report.frames}): photometric error start model {report.start.photometric:.4f}, "
         f"fine-tuned {report.best.photometric:.4f} ({100 * report.photometric_change:+.1f}%)"
     )
+    if report.depth is not None:
+        print(
+            f"held-back frames with ground truth ({report.depth['frames']}): median-scaled abs_rel start model "
+            f"{report.depth['start_model']['abs_rel']:.4f}, fine-tuned {report.depth['fine_tuned']['abs_rel']:.4f} "
+            f"({100 * report.abs_rel_change:+.1f}%)"
+        )
     if report.best_is_start:
         print("fine-tuning did not beat the start model on held-back frames: best/ holds the start model")
         if report.last is not None and result.train.steps > 0:

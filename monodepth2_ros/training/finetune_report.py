@@ -3,7 +3,9 @@
 ``RUN_DIR/report/``::
 
     report.json       photometric reprojection error (and the other guard figures) of the start
-                      model, of best/ and of last/, on the same held-back samples
+                      model, of best/ and of last/, on the same held-back samples; with a
+                      ground-truth depth topic (data.depth_topic), also both models'
+                      median-scaled abs_rel on those frames
     depth_strip.png   rows of held-back frames: image | start model depth | best/ depth
 """
 
@@ -17,7 +19,9 @@ import cv2
 import numpy as np
 import torch
 
+from monodepth2_ros.errors import DatasetError
 from monodepth2_ros.evaluation.colorize import colorize_depth
+from monodepth2_ros.evaluation.depth_metrics import DepthEvaluation
 from monodepth2_ros.evaluation.report import write_bytes_atomic, write_json
 from monodepth2_ros.model.geometry import disp_to_depth
 from monodepth2_ros.training.config import TrainConfig
@@ -52,6 +56,14 @@ class FinetuneReport:
     best_is_start: bool
     frames: int
     folder: Path
+    depth: dict[str, Any] | None = None
+
+    @property
+    def abs_rel_change(self) -> float | None:
+        """Relative change of the median-scaled abs_rel (negative: better), when ground truth exists."""
+        if self.depth is None:
+            return None
+        return self.depth["fine_tuned"]["abs_rel"] / max(self.depth["start_model"]["abs_rel"], 1e-12) - 1.0
 
     @property
     def photometric_change(self) -> float:
@@ -66,6 +78,7 @@ class FinetuneReport:
             "last_checkpoint": self.last.as_dict() if self.last is not None else None,
             "photometric_change": self.photometric_change,
             "best_is_start_model": self.best_is_start,
+            "depth": None if self.depth is None else {**self.depth, "abs_rel_change": self.abs_rel_change},
         }
 
 
@@ -79,6 +92,26 @@ def _depth(model: MonodepthModel, image: np.ndarray, config: TrainConfig, device
     tensor = torch.from_numpy(np.array(image)).permute(2, 0, 1).unsqueeze(0).float().div(255.0).to(device)
     _, depth = disp_to_depth(model.depth_net(tensor)[0].float(), config.loss.min_depth, config.loss.max_depth)
     return depth[0, 0].cpu().numpy()
+
+
+def ground_truth_figures(
+    start: MonodepthModel, best: MonodepthModel, images: list[np.ndarray], truths: list[np.ndarray],
+    config: TrainConfig, device: torch.device,
+) -> dict[str, Any] | None:
+    """Median-scaled depth metrics of both models on the held-back frames that have ground truth."""
+    evaluations = {"start_model": DepthEvaluation(median_scaling=True), "fine_tuned": DepthEvaluation(median_scaling=True)}
+    for image, truth in zip(images, truths, strict=True):
+        if not np.isfinite(truth).any():
+            continue
+        for name, model in (("start_model", start), ("fine_tuned", best)):
+            try:
+                evaluations[name].add(truth.astype(np.float64), _depth(model, image, config, device).astype(np.float64))
+            except DatasetError:  # no valid ground-truth pixel in this frame
+                break
+    if not len(evaluations["start_model"]) or len(evaluations["start_model"]) != len(evaluations["fine_tuned"]):
+        return None
+    figures = {name: evaluation.summary().as_dict() for name, evaluation in evaluations.items()}
+    return {**figures, "frames": len(evaluations["start_model"])}
 
 
 def depth_strip(images: list[np.ndarray], start: list[np.ndarray], best: list[np.ndarray]) -> np.ndarray:
@@ -114,6 +147,13 @@ def write_report(config: TrainConfig, paths: RunPaths, data: TrainingData, devic
     folder = paths.root / REPORT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     targets = data.val.snippets[:, 0]
+    depth = None
+    if data.cache.depth is not None:
+        evaluated = targets[: start.frames]  # the frames guard_validate scored (unshuffled, in order)
+        depth = ground_truth_figures(
+            start_model, best_model, [np.asarray(data.cache.images[int(i)]) for i in evaluated],
+            [np.asarray(data.cache.depth[int(i)]) for i in evaluated], config, device,
+        )
     picks = targets[np.unique(np.linspace(0, len(targets) - 1, min(STRIP_ROWS, len(targets))).round().astype(int))]
     images = [np.asarray(data.cache.images[int(i)]) for i in picks]
     strip = depth_strip(
@@ -131,6 +171,7 @@ def write_report(config: TrainConfig, paths: RunPaths, data: TrainingData, devic
         best_is_start=bool(best_record.get("is_start_model", False)),
         frames=start.frames,
         folder=folder,
+        depth=depth,
     )
     write_json(folder / "report.json", report.as_dict())
     return report

@@ -55,7 +55,10 @@ def slow_drive(tmp_path_factory) -> Path:
 def guarded_runs(slow_drive, tmp_path_factory):
     """The same command twice: 1 epoch, then resumed to 2 (early stopping off, so they all run)."""
     run_dir = tmp_path_factory.mktemp("finetune") / "run"
-    common = ["--bag", str(slow_drive), "--init", "default", "--out", str(run_dir), *SMALL, "--set", "finetune.patience=0"]
+    common = [
+        "--bag", str(slow_drive), "--init", "default", "--out", str(run_dir), *SMALL, "--set", "finetune.patience=0",
+        "--depth-topic", TOPIC_DEPTH,
+    ]  # fmt: skip
     first = _run(*common, "--epochs", "1")
     best_after_first = _best_abs_rel(run_dir, slow_drive)
     second = _run(*common, "--epochs", "2")
@@ -126,6 +129,17 @@ def test_the_report_compares_start_and_fine_tuned_on_held_back_frames(guarded_ru
     assert report["last_checkpoint"]["frames"] == report["held_back_frames"]
     assert report["last_checkpoint"]["drift"] > 0  # last/ was trained: its depth moved, if only a little
     assert f"photometric error start model {start:.4f}, fine-tuned {tuned:.4f}" in out
+    # With the ground-truth depth topic: both models' median-scaled abs_rel on the same held-back frames.
+    depth = report["depth"]
+    assert depth["frames"] == report["held_back_frames"]
+    _, images, truth = _held_back_targets(run_dir, slow_drive, run_dir.parent / "gt_cache")
+    scored = slice(0, depth["frames"])  # the frames the guard figures scored
+    start_abs_rel = _abs_rel(bundled_weights_dir(), images[scored], truth[scored])
+    best_abs_rel = _abs_rel(run_dir / "best", images[scored], truth[scored])
+    assert depth["start_model"]["abs_rel"] == pytest.approx(start_abs_rel, rel=1e-3)
+    assert depth["fine_tuned"]["abs_rel"] == pytest.approx(best_abs_rel, rel=1e-3)
+    assert depth["abs_rel_change"] == pytest.approx(best_abs_rel / start_abs_rel - 1, abs=1e-3)
+    assert f"median-scaled abs_rel start model {depth['start_model']['abs_rel']:.4f}" in out
     strip = cv2.imread(str(run_dir / "report" / "depth_strip.png"))
     rows = min(4, report["held_back_frames"])
     assert strip.shape[0] == rows * HEIGHT + (rows - 1) * 2 and strip.shape[1] == 3 * WIDTH + 2 * 2

@@ -527,6 +527,11 @@ class BagImageStream:
         """The camera of the first frames (after undistortion when undistorting)."""
         return self._camera
 
+    @property
+    def recorded_camera(self) -> CameraModel | None:
+        """The camera of the first frames as recorded (before undistortion)."""
+        return self._first_camera
+
     def __len__(self) -> int:
         """Image messages on the topic (undecodable ones are skipped when iterating)."""
         return self._length

@@ -109,6 +109,22 @@ class Undistorter:
             return grid_x, grid_y
         return cv2.convertMaps(self._maps[0], self._maps[1], cv2.CV_32FC1)
 
+    def depth(self, depth: np.ndarray) -> np.ndarray:
+        """A depth map on the raw grid (ground truth) -> the output grid: the nearest raw pixel (no
+        blending across edges), NaN where the output pixel sees outside the raw image."""
+        depth = np.asarray(depth, dtype=np.float32)
+        if depth.shape != (self.source.height, self.source.width):
+            raise DatasetError(
+                f"depth map of {depth.shape[1]}x{depth.shape[0]} for a camera of "
+                f"{self.source.width}x{self.source.height} (width x height)"
+            )
+        if self._maps is None:
+            return depth
+        map_x, map_y = self.float_maps()
+        return cv2.remap(
+            depth, map_x, map_y, interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan")
+        )
+
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """Undistort one (H, W, C) image of the raw camera's size -> (H', W', C) of :attr:`camera`."""
         if rgb.shape[:2] != (self.source.height, self.source.width):

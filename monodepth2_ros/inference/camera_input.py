@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
@@ -143,15 +142,7 @@ class CameraInput:
         depth = np.asarray(depth, dtype=np.float32)
         if self._undistorter is None:
             return depth
-        if depth.shape != self.image_size:
-            raise DatasetError(
-                f"depth map of {depth.shape[1]}x{depth.shape[0]} for a camera of "
-                f"{self.image_size[1]}x{self.image_size[0]} (width x height)"
-            )
-        map_x, map_y = self._undistorter.float_maps()
-        return cv2.remap(
-            depth, map_x, map_y, interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan")
-        )
+        return self._undistorter.depth(depth)
 
 
 @dataclass(frozen=True)

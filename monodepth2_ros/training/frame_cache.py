@@ -42,6 +42,7 @@ from monodepth2_ros.data import (
     resolve_bag_paths,
 )
 from monodepth2_ros.data.stamps import header_stamp_ns
+from monodepth2_ros.data.undistort import Undistorter
 from monodepth2_ros.errors import DatasetError, MissingInputError
 from monodepth2_ros.inference.preprocess import network_image
 from monodepth2_ros.training.config import DataConfig
@@ -59,7 +60,7 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 # Bump when the cache layout or the decoding changes: old caches are then rebuilt.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _NS_PER_S = 1_000_000_000
 # Frames the cache arrays are first made for (sparse files); they double when the bags hold more.
 _MAX_INITIAL_FRAMES = 4096
@@ -320,7 +321,7 @@ class _Builder:
             self.K_normalized[start:] = [self.K_normalized[start + i] for i in order]
         stamps = np.asarray(self.stamps[start:], dtype=np.int64)
         self._add_stereo(source, start, stamps)
-        self._add_depth(source, start, stamps)
+        self._add_depth(source, start, stamps, getattr(stream, "recorded_camera", None))
         if config.odometry_topic is not None and source.kind == "bag" and stamps.size:
             self.positions.extend(_odometry_positions(source, config.odometry_topic, stamps))
         elif config.odometry_topic is not None:
@@ -357,10 +358,13 @@ class _Builder:
         self.has_right.extend((best_offset <= tolerance).tolist())
         self.baseline.extend([baseline] * stamps.size)
 
-    def _add_depth(self, source: SourceSpec, start: int, stamps: np.ndarray) -> None:
+    def _add_depth(self, source: SourceSpec, start: int, stamps: np.ndarray, camera: CameraModel | None) -> None:
+        """Ground-truth depth of the source's frames, on the images' grid: undistorted like them
+        (nearest raw pixel) when the images are, then resized to the network size."""
         if self.depth is None:
             return
         config = self.config
+        undistorter = Undistorter(camera) if config.undistort and camera is not None and camera.is_distorted else None
         self.depth[start : start + stamps.size] = np.nan
         if source.kind != "bag":
             self.has_depth.extend([False] * stamps.size)
@@ -375,6 +379,8 @@ class _Builder:
                 continue
             try:
                 depth = depth_image_to_metres(message.msg)
+                if undistorter is not None:
+                    depth = undistorter.depth(depth)
             except DatasetError as err:
                 _LOG.warning("%s: skipped a depth message on %s: %s", source.path, config.depth_topic, err)
                 continue

@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -45,6 +44,7 @@ from monodepth2_ros.evaluation.trajectory import trajectory_ate
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
+from monodepth2_ros.tools.child_process import stop_process
 from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive, write_drive_bag
 
 __all__ = ["DemoConfig", "DemoResult", "OUTPUT_TOPICS", "render_drive", "run_nodes_on_bag", "score", "run_demo"]
@@ -198,7 +198,7 @@ def run_nodes_on_bag(
         if spinner is not None:
             spinner.join(timeout=5.0)
         for process in processes.values():
-            _stop(process)
+            stop_process(process, _STOP_TIMEOUT_S)
 
 
 # pair_figures' event names -> the pose node's diagnostics keys.
@@ -234,16 +234,6 @@ def _wait_until_ready(player, recorder, processes: dict[str, subprocess.Popen], 
             raise RuntimeError(f"the nodes were not up within {_START_TIMEOUT_S:.0f} s; see the logs in {logs_dir}")
         time.sleep(0.1)
     time.sleep(0.5)  # discovery of the remaining endpoints
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _pose_diagnostics_listener(context) -> tuple[Any, Callable[[float], dict[str, str] | None]]:

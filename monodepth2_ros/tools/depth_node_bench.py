@@ -32,7 +32,6 @@ happens inside the node (its processing latency, drops, per-stage times) is read
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ import numpy as np
 
 from monodepth2_ros.data.stamps import stamp_to_ns
 from monodepth2_ros.inference.estimators import DepthEstimator, InferenceConfig
+from monodepth2_ros.tools.child_process import stop_process
 from monodepth2_ros.tools.node_bench_common import (
     FASTDDS_TRANSPORTS_VARIABLE,
     FRAME_ID,
@@ -204,13 +204,7 @@ class _RemoteNode:
 
     def stop(self) -> None:
         """Ctrl-C the node's process (it shuts down cleanly), then make sure it is gone."""
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGINT)
-            try:
-                self._process.wait(_REMOTE_STOP_S)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process, _REMOTE_STOP_S)
 
 
 def _start_node_process(

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from monodepth2_ros.tools.child_process import stop_process
 from monodepth2_ros.tools.node_bench_common import FRAME_ID, bench_frames, write_random_checkpoint
 
 __all__ = ["SoakSettings", "run_soak", "process_sample", "summarise", "main"]
@@ -402,17 +403,6 @@ def _plot(samples: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def _stop(process: subprocess.Popen) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return int(process.returncode)
-
-
 def run_soak(settings: SoakSettings, out: str | Path, progress=lambda line: None) -> dict[str, Any]:
     """Run the soak; write ``out/soak.json`` and ``out/soak.png``; return the JSON content."""
     import tempfile
@@ -464,9 +454,9 @@ def run_soak(settings: SoakSettings, out: str | Path, progress=lambda line: None
                 next_sample += settings.sample_period_s
         finally:
             if camera is not None:
-                exit_codes["camera"] = _stop(camera)
+                exit_codes["camera"] = stop_process(camera, _STOP_TIMEOUT_S)
             for name, process in processes.items():
-                exit_codes[name] = _stop(process)
+                exit_codes[name] = stop_process(process, _STOP_TIMEOUT_S)
             if monitor is not None:
                 monitor.close()
             for handle in logs.values():

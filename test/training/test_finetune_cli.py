@@ -26,7 +26,7 @@ from monodepth2_ros.model.checkpoint import load_checkpoint
 from monodepth2_ros.model.geometry import disp_to_depth
 from monodepth2_ros.synthetic.bag import TOPIC_DEPTH, write_drive_bag
 from monodepth2_ros.synthetic.config import SynthConfig
-from monodepth2_ros.training.config import DataConfig, config_from_dict
+from monodepth2_ros.training.config import config_from_dict
 from monodepth2_ros.training.frame_cache import open_frame_cache
 from monodepth2_ros.training.samples import select_samples
 

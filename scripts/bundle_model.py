@@ -6,12 +6,28 @@ Loading converts the tensors back to float32; fp16 halves the size (ResNet-18 de
 """
 
 import argparse
-import shutil
 from pathlib import Path
 
 import torch
+import yaml
 
 from monodepth2_ros.model.checkpoint import load_checkpoint, save_checkpoint
+
+
+def _portable(value, repo: Path):
+    """The run's settings without this machine's paths: relative to the repository, or the last two
+    parts under ``...`` (the training drives' folder and name), so the card names what was used."""
+    if isinstance(value, dict):
+        return {key: _portable(item, repo) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_portable(item, repo) for item in value]
+    if isinstance(value, str) and value.startswith("/"):
+        path = Path(value)
+        try:
+            return str(path.relative_to(repo))
+        except ValueError:
+            return str(Path("...", *path.parts[-2:]))
+    return value
 
 
 def main() -> None:
@@ -27,7 +43,9 @@ def main() -> None:
         (args.dest / name).write_bytes(data)
     run_config = args.checkpoint.parent / "config.yaml"
     if run_config.is_file():
-        shutil.copy(run_config, args.dest / "train_config.yaml")
+        settings = _portable(yaml.safe_load(run_config.read_text()), Path(__file__).resolve().parents[1])
+        text = "# Recorded by monodepth2 train; machine paths made portable by scripts/bundle_model.py.\n"
+        (args.dest / "train_config.yaml").write_text(text + yaml.safe_dump(settings, sort_keys=False))
     print(f"{args.checkpoint} -> {args.dest} ({sum(p.stat().st_size for p in args.dest.iterdir()) / 1e6:.1f} MB)")
 
 

@@ -36,7 +36,7 @@ set -euo pipefail
 SIZE=256x192
 DRIVES=12          # per training family: 4 families x 12 = 48 drives
 FRAMES=150         # per drive, 10 Hz: 15 s; 48 x 150 = 7200 frames
-EPOCHS=5           # about 20 min each on a 2-core CPU at 256x192 (5 samples/s, bf16)
+EPOCHS=4           # about 20 min each on a 2-core CPU at 256x192 (5 samples/s, bf16)
 MINUTES=""         # a wall-clock budget for this invocation's training; best/ is written when it ends
 INIT=default       # the weights training starts from: default (the previous bundled model), a folder, or none
 DEVICE=cpu         # training device: cpu, cuda, cuda:N (rendering runs on the CPU with --jobs processes)

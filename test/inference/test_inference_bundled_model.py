@@ -3,20 +3,20 @@
 import json
 
 import numpy as np
-import pytest
 import torch
 
+from monodepth2_ros.evaluation.baselines import flat_ground_depth
+from monodepth2_ros.evaluation.depth_metrics import evaluate_depth_frame
+from monodepth2_ros.evaluation.trajectory import relative_steps, snippet_ate
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
 from monodepth2_ros.inference.weights import bundled_weights_dir, resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
 from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive
-from monodepth2_ros.tools.generalisation_table import CheckpointModel, EvalDrive, evaluate_families
 
-# Limits for the bundled model on 12 frames of held-back drives at its own size, as ratios to the
-# priors of the generalisation table (see its MODEL_CARD.md for the full table); set with a margin
-# above what the shipped checkpoint scores.
-MAX_ABS_REL_RATIO = {"indoor": 1.0, "tabletop": 1.0, "yard": 1.0}
-MAX_SNIPPET_ATE_RATIO = 2.0
+# Limits for the bundled model on 10 held-out frames at its own 320x96 (see its MODEL_CARD.md for
+# the full evaluation); set with a margin above what the shipped checkpoint scores.
+MAX_HELD_OUT_ABS_REL = 0.15  # the shipped model: 0.10; the flat-ground prior: 0.42
+MAX_HELD_OUT_SNIPPET_ATE_M = 0.02  # the shipped model: 0.005 m (an undertrained one: 0.87 m)
 
 
 def test_bundled_model_is_the_default_and_has_exactly_the_official_keys_and_shapes(shared_dir):
@@ -42,21 +42,26 @@ def test_bundled_model_predicts_finite_depth_and_motion(make_image):
     assert np.isfinite(motion.T_a_b).all()
 
 
-@pytest.mark.parametrize("family, seed", [("indoor", 9), ("tabletop", 19), ("yard", 9)])
-def test_bundled_model_learned_geometry_of_worlds_it_never_saw(family, seed):
-    """Regression guard for the bundled weights, at the model's own size: on held-back drives (seeds
-    ending in 9 of trained families, and the never-trained yard family) median-scaled depth must beat
-    a constant depth by the issue's factor and 5-frame snippets must track the motion at least as
-    well as constant forward motion; an untrained or collapsed model fails both."""
-    info = load_checkpoint(bundled_weights_dir(), load_pose=False).info
-    synth = SynthConfig(frames=12, width=info.width, height=info.height, seed=seed, family=family, randomize=True)
-    drive = SyntheticDrive(synth)
+def test_bundled_model_learned_depth_and_motion_of_a_world_it_never_saw():
+    """Regression guard for the bundled weights: on the held-out world (seed 7, as in the demo) the
+    model's median-scaled depth must beat the flat-ground prior by far and its 5-frame snippets
+    must follow the ground-truth motion; an untrained or collapsed model fails both."""
+    drive = SyntheticDrive(SynthConfig(frames=10, width=320, height=96, seed=7))
     frames = [drive.frame(i) for i in range(len(drive))]
-    evaluation = EvalDrive(
-        name=f"{family}_{seed}", family=family, seed=seed, rgb=np.stack([f.rgb for f in frames]),
-        depth=np.stack([f.depth for f in frames]), poses=np.stack([f.T_world_camera for f in frames]), K=drive.K,
-    )
-    model = CheckpointModel(bundled_weights_dir(), name="bundled")
-    figures = evaluate_families([evaluation], [model])[family]["models"]["bundled"]
-    assert figures["abs_rel"]["ratio"] < MAX_ABS_REL_RATIO[family], figures
-    assert figures["snippet_ate"]["ratio"] < MAX_SNIPPET_ATE_RATIO, figures
+    config = InferenceConfig(device="cpu")
+    depth_estimator = DepthEstimator(bundled_weights_dir(), config)
+    pose_estimator = PoseEstimator(bundled_weights_dir(), config)
+    prior = flat_ground_depth(drive.K, 96, 320, camera_height_m=drive.config.camera_height_m)
+
+    model_abs_rel = np.mean([
+        evaluate_depth_frame(f.depth, depth_estimator.estimate(f.rgb).depth).metrics.abs_rel for f in frames
+    ])
+    prior_abs_rel = np.mean([evaluate_depth_frame(f.depth, prior).metrics.abs_rel for f in frames])
+    assert model_abs_rel < MAX_HELD_OUT_ABS_REL, model_abs_rel
+    assert model_abs_rel < 0.5 * prior_abs_rel, (model_abs_rel, prior_abs_rel)
+
+    predicted_steps = np.stack([pose_estimator.estimate(a.rgb, b.rgb).T_a_b for a, b in zip(frames, frames[1:])])
+    true_steps = relative_steps(np.stack([f.T_world_camera for f in frames]))
+    assert snippet_ate(predicted_steps, true_steps).mean < MAX_HELD_OUT_SNIPPET_ATE_M
+    # Not trivially small: the camera really moved in these snippets.
+    assert np.linalg.norm(true_steps[:, :3, 3], axis=1).sum() > 10 * MAX_HELD_OUT_SNIPPET_ATE_M

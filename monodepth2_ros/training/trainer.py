@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -235,10 +236,23 @@ class Trainer:
         if extra is not None and self.model.pose_net is not None:
             self.model.pose_net.load_state_dict(extra)
 
+    def _follow_epochs(self, optim) -> None:
+        """The schedule of this run's ``epochs``: a resumed run may train longer than the saved one
+        planned, and its decay then starts later (the saved scheduler keeps only its position)."""
+        decayed = self.scheduler.last_epoch >= optim.lr_decay_epoch
+        rate = optim.lr * (optim.lr_decay_factor if decayed else 1.0)
+        self.scheduler.milestones = Counter([optim.lr_decay_epoch])
+        self.scheduler.base_lrs = [optim.lr for _ in self.optimizer.param_groups]
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+            group["initial_lr"] = optim.lr
+        self.scheduler._last_lr = [rate for _ in self.optimizer.param_groups]
+
     def _load_state(self, resume: ResumePoint) -> None:
         state = resume.state
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._follow_epochs(self.config.optim)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])

@@ -68,3 +68,21 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(synthetic_bag, tmp_path):
     state = torch.load(state_file, weights_only=True)
     assert state["step"] == MAX_STEPS
     assert load_checkpoint(run_dir / "last").info.width == 96
+
+
+def test_a_run_resumed_with_more_epochs_decays_its_rate_on_the_new_schedule(synthetic_bag, tmp_path):
+    from monodepth2_ros.cli.main import main
+
+    run_dir = tmp_path / "run"
+    common = [
+        "train", "--bag", str(synthetic_bag), "--out", str(run_dir), "--height", "64", "--width", "96",
+        "--batch-size", "2", "--num-workers", "0", "--device", "cpu", "--lr", "1e-4",
+        "--set", "data.val_fraction=0", "--set", "runtime.log_interval=1",
+    ]  # fmt: skip
+    assert main([*common, "--epochs", "1"]) == 0  # planned decay from epoch 1: after this run's only epoch
+    assert main([*common, "--epochs", "4"]) == 0  # decay from epoch 3 now
+    rates: dict[int, set[float]] = {}
+    for record in _records(run_dir):
+        if record["kind"] == "train":
+            rates.setdefault(record["epoch"], set()).add(round(record["lr"], 12))
+    assert rates == {0: {1e-4}, 1: {1e-4}, 2: {1e-4}, 3: {1e-5}}

@@ -230,9 +230,11 @@ def _finetune(args: argparse.Namespace, config, run_dir: Path, started: float) -
     if report.best_is_start:
         print("fine-tuning did not beat the start model on held-back frames: best/ holds the start model")
         if report.last is not None and result.train.steps > 0:
+            last_depth = (report.depth or {}).get("last_checkpoint")
+            abs_rel = f", abs_rel {last_depth['abs_rel']:.4f}" if last_depth else ""
             print(
                 f"  (last/ after {result.train.steps} steps: photometric {report.last.photometric:.4f}, depth "
-                f"consistency {report.last.consistency:.4f}, drift from the start model {report.last.drift:.4f})"
+                f"consistency {report.last.consistency:.4f}, drift from the start model {report.last.drift:.4f}{abs_rel})"
             )
     print(f"report: {report.folder / 'report.json'} and {report.folder / 'depth_strip.png'}")
     return 0

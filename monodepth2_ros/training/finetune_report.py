@@ -95,23 +95,24 @@ def _depth(model: MonodepthModel, image: np.ndarray, config: TrainConfig, device
 
 
 def ground_truth_figures(
-    start: MonodepthModel, best: MonodepthModel, images: list[np.ndarray], truths: list[np.ndarray],
+    models: dict[str, MonodepthModel], images: list[np.ndarray], truths: list[np.ndarray],
     config: TrainConfig, device: torch.device,
 ) -> dict[str, Any] | None:
-    """Median-scaled depth metrics of both models on the held-back frames that have ground truth."""
-    evaluations = {"start_model": DepthEvaluation(median_scaling=True), "fine_tuned": DepthEvaluation(median_scaling=True)}
+    """Median-scaled depth metrics of each named model on the held-back frames that have ground truth."""
+    evaluations = {name: DepthEvaluation(median_scaling=True) for name in models}
     for image, truth in zip(images, truths, strict=True):
         if not np.isfinite(truth).any():
             continue
-        for name, model in (("start_model", start), ("fine_tuned", best)):
+        for name, model in models.items():
             try:
                 evaluations[name].add(truth.astype(np.float64), _depth(model, image, config, device).astype(np.float64))
-            except DatasetError:  # no valid ground-truth pixel in this frame
+            except DatasetError:  # no valid ground-truth pixel in this frame: none of the models is scored on it
                 break
-    if not len(evaluations["start_model"]) or len(evaluations["start_model"]) != len(evaluations["fine_tuned"]):
+    counts = {len(evaluation) for evaluation in evaluations.values()}
+    if counts != {next(iter(counts))} or not next(iter(counts)):
         return None
     figures = {name: evaluation.summary().as_dict() for name, evaluation in evaluations.items()}
-    return {**figures, "frames": len(evaluations["start_model"])}
+    return {**figures, "frames": counts.pop()}
 
 
 def depth_strip(images: list[np.ndarray], start: list[np.ndarray], best: list[np.ndarray]) -> np.ndarray:
@@ -136,8 +137,10 @@ def write_report(config: TrainConfig, paths: RunPaths, data: TrainingData, devic
     start = guard_validate(start_model, None, loader, config.loss, device, max_batches)
     best = guard_validate(best_model, start_model.depth_net, loader, config.loss, device, max_batches)
     last = None
+    last_model = None
     if (paths.last / "encoder.pth").is_file():
-        last = guard_validate(_load(config, paths.last, device), start_model.depth_net, loader, config.loss, device, max_batches)
+        last_model = _load(config, paths.last, device)
+        last = guard_validate(last_model, start_model.depth_net, loader, config.loss, device, max_batches)
     best_record = {}
     best_json = paths.best / "best.json"
     if best_json.is_file():
@@ -150,8 +153,11 @@ def write_report(config: TrainConfig, paths: RunPaths, data: TrainingData, devic
     depth = None
     if data.cache.depth is not None:
         evaluated = targets[: start.frames]  # the frames guard_validate scored (unshuffled, in order)
+        models = {"start_model": start_model, "fine_tuned": best_model}
+        if last_model is not None:
+            models["last_checkpoint"] = last_model
         depth = ground_truth_figures(
-            start_model, best_model, [np.asarray(data.cache.images[int(i)]) for i in evaluated],
+            models, [np.asarray(data.cache.images[int(i)]) for i in evaluated],
             [np.asarray(data.cache.depth[int(i)]) for i in evaluated], config, device,
         )
     picks = targets[np.unique(np.linspace(0, len(targets) - 1, min(STRIP_ROWS, len(targets))).round().astype(int))]

@@ -139,6 +139,8 @@ def test_the_report_compares_start_and_fine_tuned_on_held_back_frames(guarded_ru
     assert depth["start_model"]["abs_rel"] == pytest.approx(start_abs_rel, rel=1e-3)
     assert depth["fine_tuned"]["abs_rel"] == pytest.approx(best_abs_rel, rel=1e-3)
     assert depth["abs_rel_change"] == pytest.approx(best_abs_rel / start_abs_rel - 1, abs=1e-3)
+    last_abs_rel = _abs_rel(run_dir / "last", images[scored], truth[scored])
+    assert depth["last_checkpoint"]["abs_rel"] == pytest.approx(last_abs_rel, rel=1e-3)
     assert f"median-scaled abs_rel start model {depth['start_model']['abs_rel']:.4f}" in out
     strip = cv2.imread(str(run_dir / "report" / "depth_strip.png"))
     rows = min(4, report["held_back_frames"])

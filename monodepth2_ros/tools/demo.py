@@ -44,8 +44,8 @@ from monodepth2_ros.evaluation.trajectory import trajectory_ate
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
-from monodepth2_ros.tools.child_process import stop_process
 from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive, write_drive_bag
+from monodepth2_ros.tools.child_process import stop_process
 
 __all__ = ["DemoConfig", "DemoResult", "OUTPUT_TOPICS", "render_drive", "run_nodes_on_bag", "score", "run_demo"]
 

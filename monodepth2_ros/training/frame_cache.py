@@ -378,8 +378,8 @@ class _Builder:
                 continue
             try:
                 depth = depth_image_to_metres(message.msg)
-                if undistorter is not None:
-                    depth = undistorter.depth(depth)
+                if undistorter is not None and depth.shape == (camera.height, camera.width):
+                    depth = undistorter.depth(depth)  # another size is another sensor's grid: resized as before
             except DatasetError as err:
                 _LOG.warning("%s: skipped a depth message on %s: %s", source.path, config.depth_topic, err)
                 continue

@@ -156,6 +156,13 @@ class DepthEstimator:
         return self.info.height, self.info.width
 
     @torch.inference_mode()
+    def warm_up(self) -> None:
+        """One network call on a blank frame: the runtime's first call sets up its kernels (hundreds of
+        ms on a CPU), which a node should spend before it says it is ready, not on the first camera frame."""
+        batch = 2 if self.config.post_process else 1
+        self.predict_disparity(torch.zeros(batch, 3, *self.network_size, device=self.device))
+
+    @torch.inference_mode()
     def predict_disparity(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float RGB in [0, 1] on the device -> (B, 1, h, w) float32 sigmoid disparity."""
         images = resize_to_network(images, *self.network_size)
@@ -225,6 +232,15 @@ class PoseEstimator:
         self.network: PoseNet = checkpoint.pose_net.to(self.device).eval()
         size = (self.info.height, self.info.width)
         self.runner = build_runner("pose", self.network, self.backend, size, onnx_dir=self.config.onnx_dir)
+
+    @torch.inference_mode()
+    def warm_up(self, max_pairs: int = 1) -> None:
+        """A call on blank frames for every batch size up to ``max_pairs``: each new batch shape sets up
+        its kernels on first use, which would otherwise stall the first batches of a busy node."""
+        size = (self.info.height, self.info.width)
+        for pairs in range(1, max(1, max_pairs) + 1):
+            blank = torch.zeros(pairs, 3, *size, device=self.device)
+            self.predict_raw(blank, blank)
 
     @torch.inference_mode()
     def predict_raw(self, frame_a: torch.Tensor, frame_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

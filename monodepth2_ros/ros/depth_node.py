@@ -110,9 +110,12 @@ def output_qos() -> QoSProfile:
 def build_estimator(params: DepthNodeParameters, say: Callable[[str], None] | None = None) -> DepthEstimator:
     """Load the checkpoint named by ``params`` (empty: the bundled model) on its device, or raise.
 
-    ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick.
+    ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick. The network
+    is warmed up, so the first camera frame costs what every other one does.
     """
-    return build_network(DepthEstimator, "depth", params, say)
+    estimator = build_network(DepthEstimator, "depth", params, say)
+    estimator.warm_up()
+    return estimator
 
 
 @dataclass(frozen=True)

@@ -128,9 +128,12 @@ DEFAULT_FRAME_BUFFER = 8
 def build_pose_estimator(params: PoseNodeParameters, say: Callable[[str], None] | None = None) -> PoseEstimator:
     """Load the pose network named by ``params`` (empty: the bundled model) on its device, or raise.
 
-    ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick.
+    ``backend: auto`` is measured (or read from the cache) first; ``say`` gets the pick. The network
+    is warmed up for every batch the frame buffer can make, so the first batches do not stall the node.
     """
-    return build_network(PoseEstimator, "pose", params, say)
+    estimator = build_network(PoseEstimator, "pose", params, say)
+    estimator.warm_up(params.frame_buffer)
+    return estimator
 
 
 @dataclass(frozen=True)

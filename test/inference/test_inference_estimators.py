@@ -126,3 +126,18 @@ def test_batched_pose_pairs_equal_single_calls_at_any_frame_size(tiny_checkpoint
         single = estimator.estimate(a, b)
         np.testing.assert_allclose(motion.T_b_a, single.T_b_a, atol=1e-5)
         np.testing.assert_allclose(motion.translation, single.translation, atol=1e-6)
+
+
+def test_warm_up_runs_every_batch_a_pose_node_can_make_and_changes_no_output(tiny_checkpoint, make_image):
+    pose = PoseEstimator(tiny_checkpoint, InferenceConfig(device="cpu"))
+    depth = DepthEstimator(tiny_checkpoint, InferenceConfig(device="cpu"))
+    a, b = make_image(64, 96, 0), make_image(64, 96, 1)
+    motion, disparity = pose.estimate(a, b).T_b_a, depth.estimate(a).disparity
+    batches = []
+    runner = pose.runner
+    pose.runner = lambda frame_a, frame_b: (batches.append(frame_a.shape[0]), runner(frame_a, frame_b))[1]
+    pose.warm_up(4)
+    depth.warm_up()
+    assert batches == [1, 2, 3, 4]
+    np.testing.assert_array_equal(pose.estimate(a, b).T_b_a, motion)
+    np.testing.assert_array_equal(depth.estimate(a).disparity, disparity)

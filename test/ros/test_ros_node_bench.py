@@ -36,8 +36,10 @@ def test_cross_process_mode_counts_the_frames_a_child_process_delivers(tiny_chec
     assert result["transport"].startswith("publisher in another process")
     assert result["sent"] == 6 and result["image"].startswith("160x120 rgb8")
     assert result["subscription"].startswith("reliable (auto")  # a reliable publisher, followed
-    # Small frames at 10 Hz: all arrive (one may be replaced unread on a loaded machine: keep-last 1).
-    assert result["sent"] - 1 <= result["delivered"] <= result["sent"]
+    # The count, not a rate: the depth node keeps the newest frame only (keep-last 1), so how many
+    # of the 6 it takes depends on the machine's load (3 of 6 in one full-suite CI run, 6 of 6 alone).
+    assert 0 < result["delivered"] <= result["sent"]
+    assert result["delivered_percent"] == 100.0 * result["delivered"] / result["sent"]
     assert 0 < result["outputs"] <= result["delivered"] and result["latency_from_stamp_ms"]["p50"] > 0
 
 

@@ -4,8 +4,8 @@
 
     report.json       photometric reprojection error (and the other guard figures) of the start
                       model, of best/ and of last/, on the same held-back samples; with a
-                      ground-truth depth topic (data.depth_topic), also both models'
-                      median-scaled abs_rel on those frames
+                      ground-truth depth topic (data.depth_topic), also the median-scaled
+                      abs_rel of the start model, best/ and last/ on those frames
     depth_strip.png   rows of held-back frames: image | start model depth | best/ depth
 """
 
@@ -109,7 +109,7 @@ def ground_truth_figures(
             except DatasetError:  # no valid ground-truth pixel in this frame: none of the models is scored on it
                 break
     counts = {len(evaluation) for evaluation in evaluations.values()}
-    if counts != {next(iter(counts))} or not next(iter(counts)):
+    if len(counts) != 1 or 0 in counts:
         return None
     figures = {name: evaluation.summary().as_dict() for name, evaluation in evaluations.items()}
     return {**figures, "frames": counts.pop()}

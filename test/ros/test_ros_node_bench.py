@@ -10,7 +10,7 @@ from monodepth2_ros.tools.depth_node_bench import main
 def test_node_benchmark_reports_latencies_and_rates_as_json(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = main(["--weights", str(tiny_checkpoint), "--frames", "4", "--width", "120", "--height", "40",
-                 "--probe-seconds", "0.3", "--warmup", "1", "--threads", "1", "--json", str(out)])
+                 "--probe-seconds", "1.0", "--warmup", "1", "--threads", "1", "--json", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
     assert json.loads(capsys.readouterr().out) == result

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -46,6 +45,7 @@ from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
 from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive, write_drive_bag
 from monodepth2_ros.tools.child_process import stop_process
+from monodepth2_ros.tools.node_bench_common import NodeDiagnostics
 
 __all__ = ["DemoConfig", "DemoResult", "OUTPUT_TOPICS", "render_drive", "run_nodes_on_bag", "score", "run_demo"]
 
@@ -135,6 +135,7 @@ def run_nodes_on_bag(
     """
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
 
     from monodepth2_ros.ros.bringup import bringup_plan, node_process_command
     from monodepth2_ros.ros.player import BagPlayer
@@ -161,7 +162,9 @@ def run_nodes_on_bag(
                 processes[spec.name] = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         recorder = BagRecorder(out_bag, OUTPUT_TOPICS, context=context)
         player = BagPlayer(bag, rate=play_rate, context=context)
-        listener, fresh_pose_values = _pose_diagnostics_listener(context)
+        listener = Node("demo_diagnostics_listener", context=context)
+        pose_name = next(spec.name for spec in plan if spec.executable == "pose_node")
+        pose_diagnostics = NodeDiagnostics(listener, pose_name)  # the pose node's counts, from its process
         local_nodes += [recorder, player, listener]
         for node in local_nodes:
             executor.add_node(node)
@@ -182,8 +185,8 @@ def run_nodes_on_bag(
             time.sleep(1.0)
         recorder.close()
         counts = {"played": dict(stats.published), "recorded": dict(recorder.counts)}
-        pose_values = fresh_pose_values(5.0)
-        if pose_values is not None:
+        pose_values = pose_diagnostics.fresh(timeout=5.0)  # published after the playback
+        if pose_values:
             counts["pose_node"] = {
                 "events": {event: int(pose_values.get(key, 0)) for event, key in _POSE_EVENT_KEYS.items()},
                 "received": int(pose_values.get("images received", 0)),
@@ -234,40 +237,6 @@ def _wait_until_ready(player, recorder, processes: dict[str, subprocess.Popen], 
             raise RuntimeError(f"the nodes were not up within {_START_TIMEOUT_S:.0f} s; see the logs in {logs_dir}")
         time.sleep(0.1)
     time.sleep(0.5)  # discovery of the remaining endpoints
-
-
-def _pose_diagnostics_listener(context) -> tuple[Any, Callable[[float], dict[str, str] | None]]:
-    """A node that keeps the pose node's latest ``/diagnostics`` values (it lives in another process),
-    and ``fresh_values(timeout_s)``: the values of a message that arrives after the call (else the last)."""
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.node import Node
-
-    node = Node("demo_diagnostics_listener", context=context)
-    latest: dict[str, Any] = {"values": None, "messages": 0}
-    lock = threading.Lock()
-
-    def on_array(message) -> None:
-        for status in message.status:
-            if status.name.endswith(": pose"):
-                with lock:
-                    latest["values"] = {item.key: item.value for item in status.values}
-                    latest["messages"] += 1
-
-    node.create_subscription(DiagnosticArray, "/diagnostics", on_array, 10)
-
-    def fresh_values(timeout_s: float) -> dict[str, str] | None:
-        with lock:
-            seen = latest["messages"]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with lock:
-                if latest["messages"] > seen:
-                    return dict(latest["values"])
-            time.sleep(0.05)
-        with lock:
-            return None if latest["values"] is None else dict(latest["values"])
-
-    return node, fresh_values
 
 
 def _node_depth_scores(drive_bag: Path, out_bag: Path) -> tuple[dict, list]:

@@ -53,6 +53,7 @@ from monodepth2_ros.tools.node_bench_common import (
     KITTI_WIDTH,
     MS_PER_S,
     Arrivals,
+    NodeDiagnostics,
     add_run_arguments,
     bench_frames,
     bench_graph,
@@ -141,32 +142,17 @@ class _RemoteNode:
     """
 
     def __init__(self, driver: Any, process: subprocess.Popen, arrivals: Any, name: str, backend: str) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
-
-        from monodepth2_ros.ros.node_common import input_qos
-
         self._process = process
         self._arrivals = arrivals
-        self._name = name
         self._backend = backend
-        self._values: dict[str, str] = {}
-        self._received_at = 0.0
+        self._diagnostics = NodeDiagnostics(driver, name)
         self.has_camera_info = False
-        driver.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, input_qos("reliable"))
         self.stats = SimpleNamespace(snapshot=self._snapshot)
         self.stage_profile = SimpleNamespace(p50_ms=self._stages)
 
-    def _on_diagnostics(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.name.startswith(f"{self._name}:"):
-                self._values = {kv.key: kv.value for kv in status.values}
-                self._received_at = time.perf_counter()
-
     def fresh(self, timeout: float = 5.0) -> dict[str, str]:
         """Diagnostics published after now (the node's state now), or the last ones after ``timeout``."""
-        asked = time.perf_counter()
-        _wait_for(lambda: self._received_at > asked, timeout)
-        return dict(self._values)
+        return self._diagnostics.fresh(timeout)
 
     def _snapshot(self) -> Any:
         values = self.fresh()
@@ -194,7 +180,7 @@ class _RemoteNode:
     def estimator(self) -> Any:
         from monodepth2_ros.model.checkpoint import CheckpointInfo
 
-        values = self._values
+        values = self._diagnostics.latest()
         width, _, height = values.get("network size", "0x0").partition("x")
         return SimpleNamespace(
             info=CheckpointInfo(height=int(height), width=int(width)),

@@ -50,6 +50,7 @@ __all__ = [
     "BenchGraph",
     "bench_graph",
     "Arrivals",
+    "NodeDiagnostics",
     "cdr_header_stamp_ns",
     "IN_PROCESS_TRANSPORT",
     "FASTDDS_TRANSPORTS_VARIABLE",
@@ -217,6 +218,42 @@ def cdr_header_stamp_ns(data: bytes) -> int:
     order = "<" if data[1] & 1 else ">"  # CDR_LE / PL_CDR_LE have the low bit set
     sec, nanosec = struct.unpack_from(f"{order}iI", data, 4)
     return sec * 1_000_000_000 + nanosec
+
+
+class NodeDiagnostics:
+    """The latest ``/diagnostics`` values of one node, e.g. one in another process.
+
+    Args:
+        subscriber: the node that subscribes ``/diagnostics`` (its executor runs the callback).
+        node_name: the node whose status (``"<node_name>: ..."``) is kept.
+    """
+
+    def __init__(self, subscriber: Any, node_name: str) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from monodepth2_ros.ros.node_common import input_qos
+
+        self._prefix = f"{node_name}:"
+        self._latest: tuple[dict[str, str], float] = ({}, 0.0)  # values, perf_counter when received
+        subscriber.create_subscription(DiagnosticArray, "/diagnostics", self._on_array, input_qos("reliable"))
+
+    def _on_array(self, msg: Any) -> None:
+        for status in msg.status:
+            if status.name.startswith(self._prefix):
+                self._latest = ({kv.key: kv.value for kv in status.values}, time.perf_counter())
+
+    def latest(self) -> dict[str, str]:
+        """The last values received (empty before the first)."""
+        return dict(self._latest[0])
+
+    def fresh(self, timeout: float = 5.0) -> dict[str, str]:
+        """Values published after now (the node's state now); the last ones after ``timeout``.
+        Diagnostics come once a second."""
+        asked = time.perf_counter()
+        deadline = asked + timeout
+        while self._latest[1] <= asked and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        return self.latest()
 
 
 class Arrivals:

@@ -238,15 +238,12 @@ class Trainer:
 
     def _follow_epochs(self, optim) -> None:
         """The schedule of this run's ``epochs``: a resumed run may train longer than the saved one
-        planned, and its decay then starts later (the saved scheduler keeps only its position)."""
-        decayed = self.scheduler.last_epoch >= optim.lr_decay_epoch
-        rate = optim.lr * (optim.lr_decay_factor if decayed else 1.0)
+        planned, and its decay then starts later (the saved scheduler keeps only its position; the
+        base rate cannot change on resume)."""
         self.scheduler.milestones = Counter([optim.lr_decay_epoch])
-        self.scheduler.base_lrs = [optim.lr for _ in self.optimizer.param_groups]
+        decayed = self.scheduler.last_epoch >= optim.lr_decay_epoch
         for group in self.optimizer.param_groups:
-            group["lr"] = rate
-            group["initial_lr"] = optim.lr
-        self.scheduler._last_lr = [rate for _ in self.optimizer.param_groups]
+            group["lr"] = optim.lr * (optim.lr_decay_factor if decayed else 1.0)
 
     def _load_state(self, resume: ResumePoint) -> None:
         state = resume.state

@@ -20,13 +20,18 @@ reset clock) resets the odometry to the identity; one stamped more than ``max_fr
 the previous one restarts from the last pose without integrating the unknown motion across the gap;
 a repeated stamp is ignored. A *static* frame (see :func:`mean_image_difference`) keeps the pose and
 the reference frame, so slow motion below the threshold is integrated once it adds up.
+
+A scale that comes later than the first motions (another node estimates it) is handled by
+*deferring*: the integrator keeps what it is given in network units and, once the scale is known,
+replays it in metres (:meth:`OdometryIntegrator.defer_scale`, :meth:`~OdometryIntegrator.apply_scale`).
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -220,6 +225,18 @@ class OdometryEstimate:
 _ZERO3 = np.zeros(3)
 
 
+@dataclass
+class _Deferred:
+    """The integrator's state when deferring began, and every call made since (to replay)."""
+
+    pose: np.ndarray
+    distance: float
+    last_stamp: int | None
+    reference_stamp: int | None
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    first_stamp: int | None = None
+
+
 class OdometryIntegrator:
     """Integrates body motions into ``T_odom_base`` and applies the time rules. Not thread-safe.
 
@@ -232,6 +249,9 @@ class OdometryIntegrator:
         elif motion is bad (NaN): integrator.skip(stamp)                                 # keep reference
         else: estimate = integrator.step(stamp, T_camref_camcurr, T_base_camera)        # new reference
 
+    While :attr:`deferring`, motions are taken in network units and the estimates returned are
+    in those units (not for publishing); :meth:`apply_scale` replays them in metres.
+
     Args:
         config: time rules and uncertainty model.
     """
@@ -242,6 +262,7 @@ class OdometryIntegrator:
         self._distance = 0.0
         self._last_stamp: int | None = None  # last admitted frame
         self._reference_stamp: int | None = None  # the frame motions are measured from
+        self._deferred: _Deferred | None = None
 
     @property
     def pose(self) -> np.ndarray:
@@ -275,8 +296,64 @@ class OdometryIntegrator:
             return FrameCheck.GAP
         return FrameCheck.STEP
 
+    @property
+    def deferring(self) -> bool:
+        """Motions are kept in network units until :meth:`apply_scale`."""
+        return self._deferred is not None
+
+    def deferred_seconds(self, stamp_ns: int) -> float:
+        """Seconds of frame time from the first deferred frame to ``stamp_ns`` (0 when none)."""
+        if self._deferred is None or self._deferred.first_stamp is None:
+            return 0.0
+        return max(stamp_ns - self._deferred.first_stamp, 0) / NS_PER_S
+
+    def defer_scale(self) -> None:
+        """Keep the following motions in network units until :meth:`apply_scale` gives metres per unit.
+
+        For a scale that arrives after the first frames (another node estimates it): no motion is
+        integrated with a scale it never had. A no-op while already deferring.
+        """
+        if self._deferred is None:
+            self._deferred = _Deferred(self._pose.copy(), self._distance, self._last_stamp, self._reference_stamp)
+
+    def apply_scale(self, scale: float) -> list[OdometryEstimate]:
+        """Stop deferring: replay the deferred frames with translations times ``scale``.
+
+        Returns:
+            the estimate of each deferred frame that had one (start, hold, step), in order, in metres.
+        Raises:
+            ValueError: ``scale`` is not finite and positive.
+        """
+        if not (math.isfinite(scale) and scale > 0.0):
+            raise ValueError(f"a scale must be finite and positive, got {scale}")
+        deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            return []
+        self._pose, self._distance = deferred.pose, deferred.distance
+        self._last_stamp, self._reference_stamp = deferred.last_stamp, deferred.reference_stamp
+        estimates = []
+        for name, args in deferred.calls:
+            if name == "step":
+                stamp_ns, T_units, T_base_camera = args
+                args = (stamp_ns, scale_motion(T_units, scale), T_base_camera)
+            estimate = getattr(self, name)(*args)
+            if estimate is not None:
+                estimates.append(estimate)
+        return estimates
+
+    def _record(self, name: str, *args: Any) -> None:
+        deferred = self._deferred
+        if deferred is not None:
+            deferred.calls.append((name, args))
+            if deferred.first_stamp is None and args:
+                deferred.first_stamp = args[0]
+
     def reset(self) -> None:
         """Forget everything: identity pose, no previous frame, zero distance."""
+        self._record("reset")
+        self._reset_state()
+
+    def _reset_state(self) -> None:
         self._pose = np.eye(4)
         self._distance = 0.0
         self._last_stamp = None
@@ -284,6 +361,7 @@ class OdometryIntegrator:
 
     def pause(self) -> None:
         """Keep the pose but forget the reference frame (frames were not seen, e.g. while idle)."""
+        self._record("pause")
         self._reference_stamp = None
 
     def start(self, stamp_ns: int, check: FrameCheck) -> OdometryEstimate:
@@ -291,8 +369,9 @@ class OdometryIntegrator:
 
         BACKWARDS resets the odometry to the identity first; FIRST and GAP keep the pose.
         """
+        self._record("start", stamp_ns, check)
         if check is FrameCheck.BACKWARDS:
-            self.reset()
+            self._reset_state()
         fresh = self._last_stamp is None  # a new trajectory starts (a path point); otherwise the pose repeats
         self._last_stamp = stamp_ns
         self._reference_stamp = stamp_ns
@@ -300,11 +379,13 @@ class OdometryIntegrator:
 
     def hold(self, stamp_ns: int) -> OdometryEstimate:
         """A static frame: the pose stays, the twist is zero, the reference frame is kept."""
+        self._record("hold", stamp_ns)
         self._last_stamp = stamp_ns
         return self._estimate(stamp_ns, _ZERO3, _ZERO3, True, FrameCheck.STEP, False)
 
     def skip(self, stamp_ns: int) -> None:
         """A frame whose motion is unusable (e.g. NaN): time advances, the pose and reference stay."""
+        self._record("skip", stamp_ns)
         self._last_stamp = stamp_ns
 
     def step(self, stamp_ns: int, T_camref_camcurr: np.ndarray, T_base_camera: np.ndarray) -> OdometryEstimate:
@@ -312,7 +393,8 @@ class OdometryIntegrator:
 
         Args:
             stamp_ns: this frame's stamp (after the reference's).
-            T_camref_camcurr: (4, 4) this camera's pose in the reference camera frame, metres.
+            T_camref_camcurr: (4, 4) this camera's pose in the reference camera frame, metres
+                (network units while deferring).
             T_base_camera: (4, 4) the camera mount.
         Raises:
             ValueError: no reference frame, a stamp not after it, or a non-finite motion.
@@ -321,6 +403,7 @@ class OdometryIntegrator:
             raise ValueError(f"step at {stamp_ns} needs a reference frame before it (have {self._reference_stamp})")
         if not np.isfinite(T_camref_camcurr).all():
             raise ValueError("cannot integrate a non-finite motion")
+        self._record("step", stamp_ns, np.array(T_camref_camcurr, dtype=np.float64), np.array(T_base_camera, dtype=np.float64))
         T_body = camera_motion_to_base(np.asarray(T_camref_camcurr, dtype=np.float64), T_base_camera)
         dt = (stamp_ns - self._reference_stamp) / NS_PER_S
         linear, angular = twist_from_motion(T_body, dt)

@@ -59,6 +59,7 @@ from monodepth2_ros.inference.scale import (
     MotionObservation,
     OdometryScale,
     ScaleSource,
+    SharedScale,
     make_scale_source,
 )
 from monodepth2_ros.ros.node_common import (
@@ -204,6 +205,7 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         self._estimator = estimator if estimator is not None else build_pose_estimator(params, self.get_logger().info)
         self._runtime = RuntimeParameters(self, params, self._estimator.info, self._make_scale)
         self._integrator = OdometryIntegrator(params.odometry_config())
+        self._unscaled_source: ScaleSource | None = None  # a shared source whose wait ran out
         self._reference_rgb: np.ndarray | None = None
         self._path: deque[Any] = deque(maxlen=params.path_max_length)
         self._last_estimate: OdometryEstimate | None = None
@@ -290,8 +292,9 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
     @property
     def event_counts(self) -> dict[str, int]:
         """Frames by what happened to them: ``static``, ``nan_pose``, ``time_jump``, ``gap``, ``reset``,
-        ``integrated``, ``overflow`` (a pair spanning images dropped from a full buffer), and
-        ``batched_pairs`` (pairs run in batches of two or more)."""
+        ``integrated``, ``overflow`` (a pair spanning images dropped from a full buffer),
+        ``batched_pairs`` (pairs run in batches of two or more) and ``deferred`` (poses held until
+        a shared scale arrived)."""
         return self._events.snapshot()
 
     @property
@@ -463,6 +466,7 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
                 f"dropping image from {self._image_topic}: same stamp as the previous one ({stamp_ns / NS_PER_S:.3f} s)",
             )
             return
+        self._settle_scale(runtime, stamp_ns)
         mount = self._mount_for(header.frame_id, params)
         pair = (id(self._reference_rgb), id(rgb))
         if check is not FrameCheck.STEP or self._reference_rgb is None:
@@ -476,8 +480,37 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
             estimate = self._integrate(rgb, stamp_ns, mount, runtime, motion)
             if estimate is None:
                 return
+        if self._integrator.deferring:  # in network units: published once the scale is known
+            self._events.add("deferred")
+            return
         self._publish(estimate, params)
         self._stats.frame_published(time.monotonic() - frame.received)
+
+    def _settle_scale(self, runtime: Runtime[PoseNodeParameters], stamp_ns: int) -> None:
+        """Defer the odometry while a shared scale is awaited; publish the deferred poses once it is known.
+
+        The depth node's first scale comes after its first frame, so without this the first
+        motions would be integrated in network units and the whole trajectory would keep that error.
+        """
+        source = runtime.scale
+        integrator = self._integrator
+        if isinstance(source, SharedScale) and not source.is_metric and source is not self._unscaled_source:
+            integrator.defer_scale()
+            wait = runtime.params.shared_scale_wait
+            if integrator.deferred_seconds(stamp_ns) < wait:
+                return
+            self._unscaled_source = source
+            self._reporter.report(
+                "scale_wait",
+                f"no scale on {source.origin} within shared_scale_wait ({wait:g} s of frames): publishing odometry in "
+                "relative units until one arrives",
+            )
+        if integrator.deferring:
+            estimates = integrator.apply_scale(source.scale)
+            for estimate in estimates:
+                self._publish(estimate, runtime.params)
+            if estimates:
+                self.get_logger().info(f"scale {source.describe()}: published {len(estimates)} deferred pose(s)")
 
     def _restart(self, check: FrameCheck, stamp_ns: int, rgb: np.ndarray, params: PoseNodeParameters) -> OdometryEstimate:
         last = self._integrator.last_stamp
@@ -560,7 +593,12 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         params = runtime.params
         events = self._events.snapshot()
         warnings = []
-        if runtime.scale.warning is not None:
+        if self._integrator.deferring:
+            warnings.append(
+                f"waiting for a scale on {getattr(runtime.scale, 'origin', 'the scale topic')}: odometry deferred "
+                f"(up to shared_scale_wait, {params.shared_scale_wait:g} s)"
+            )
+        elif runtime.scale.warning is not None:
             warnings.append(runtime.scale.warning)
         mount = self._mount
         if mount is not None and mount.source == MOUNT_DEFAULT:
@@ -581,6 +619,7 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
             "gaps (restarted)": str(events.get("gap", 0)),
             "pairs over dropped images (buffer overflow)": str(events.get("overflow", 0)),
             "pairs run in batches": str(events.get("batched_pairs", 0)),
+            "poses deferred for the scale": str(events.get("deferred", 0)),
             "frame buffer": str(params.frame_buffer),
             "reset requests": str(events.get("reset", 0)),
             "distance (m)": "0" if last is None else f"{last.distance_m:.3f}",

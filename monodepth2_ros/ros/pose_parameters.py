@@ -50,6 +50,7 @@ _DRIFT_BOUNDS = (0.0, 10.0)
 _PATH_BOUNDS = (1, 100000)
 _FRAME_BUFFER_BOUNDS = (1, 64)
 _DISTANCE_BOUNDS = (0.0, 10000.0)
+_WAIT_BOUNDS = (0.0, 3600.0)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,13 @@ class PoseNodeParameters(ParameterTable):
     scale_mode: str = scale_mode_parameter()
     scale_factor: float = scale_factor_parameter()
     scale_window: int = scale_window_parameter("odometry: motions in the distance ratio")
+    shared_scale_wait: float = param(
+        5.0,
+        "shared: seconds of frames the odometry is held back, unpublished, until the first value on scale "
+        "arrives; the held motions are then integrated with it. After that long, odometry is published in "
+        "relative units until a value arrives; 0 publishes at once.",
+        bounds=_WAIT_BOUNDS,
+    )
     scale_odometry_topic: str = param(
         "wheel_odom",
         "nav_msgs/Odometry of base_frame (wheels, GNSS) whose travelled distance gives the scale in "

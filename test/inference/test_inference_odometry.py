@@ -169,6 +169,53 @@ def test_time_rules_start_step_duplicate_gap_and_backwards():
         integrator.step(6 * NS, forward, mount)
 
 
+def _run_rules(integrator, motions, mount, start_ns):
+    """Feed a fixed sequence through every integrator call; returns the estimates made."""
+    estimates = [integrator.start(start_ns, FrameCheck.FIRST)]
+    stamp = start_ns
+    for i, motion in enumerate(motions):
+        stamp += NS // 10
+        if i == 2:
+            estimates.append(integrator.hold(stamp))  # a static frame
+        elif i == 4:
+            integrator.skip(stamp)  # a NaN pose
+        elif i == 6:
+            integrator.pause()  # frames unseen
+            estimates.append(integrator.start(stamp, FrameCheck.FIRST))
+        else:
+            estimates.append(integrator.step(stamp, motion, mount))
+    return estimates
+
+
+def test_deferred_motions_are_replayed_with_the_scale_that_came_later():
+    drive = SyntheticDrive(SynthConfig(frames=12, width=160, height=48, seed=8))
+    poses = drive.poses()
+    metres = [np.linalg.inv(poses[i - 1]) @ poses[i] for i in range(1, len(poses))]
+    factor = 4.0
+    units = [scale_motion(T, 1.0 / factor) for T in metres]
+    mount = mount_transform((1.2, 0.0, 1.65))  # a lever arm: metric, so units and metres do not commute
+
+    expected = _run_rules(OdometryIntegrator(), metres, mount, 3 * NS)
+
+    integrator = OdometryIntegrator()
+    integrator.defer_scale()
+    assert integrator.deferring and integrator.deferred_seconds(3 * NS) == 0.0
+    in_units = _run_rules(integrator, units[:8], mount, 3 * NS)
+    assert integrator.deferred_seconds(3 * NS + 8 * NS // 10) == pytest.approx(0.8)
+    assert not np.allclose(in_units[-1].T_odom_base, expected[len(in_units) - 1].T_odom_base, atol=1e-3)
+    replayed = integrator.apply_scale(factor)
+    assert not integrator.deferring and integrator.apply_scale(factor) == []
+    assert [e.stamp_ns for e in replayed] == [e.stamp_ns for e in in_units]
+    after = [integrator.step(e.stamp_ns, T, mount) for e, T in zip(expected[len(replayed):], metres[8:])]
+    for got, want in zip(replayed + after, expected):
+        np.testing.assert_allclose(got.T_odom_base, want.T_odom_base, atol=1e-9)
+        np.testing.assert_allclose(got.linear, want.linear, atol=1e-9)
+        assert (got.check, got.moved, got.twist_known) == (want.check, want.moved, want.twist_known)
+    assert integrator.distance_m == pytest.approx(expected[-1].distance_m, rel=1e-12)
+    with pytest.raises(ValueError, match="finite and positive"):
+        integrator.apply_scale(0.0)
+
+
 def test_non_finite_motion_is_refused():
     integrator = OdometryIntegrator()
     integrator.start(NS, FrameCheck.FIRST)

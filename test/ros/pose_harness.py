@@ -159,9 +159,11 @@ def pose_node(graph: Any, estimator: Any, **params: Any) -> Any:
 
 
 def handled(node: Any) -> int:
-    """Images the node has finished with (published, rejected, skipped or replaced)."""
+    """Images the node has finished with (published, rejected, skipped, replaced, or deferred until
+    a shared scale arrives)."""
     stats = node.stats.snapshot()
-    return stats.published + stats.rejected + stats.skipped_idle + stats.dropped
+    deferred = node.event_counts.get("deferred", 0) if hasattr(node, "event_counts") else 0
+    return stats.published + stats.rejected + stats.skipped_idle + stats.dropped + deferred
 
 
 def feed(graph: Any, node: Any, messages: list[Image], publisher: Any = None) -> None:

@@ -107,6 +107,51 @@ def test_camera_height_scale_of_the_depth_node_drives_the_shared_pose_node(graph
     _steps_match(odom, frames, drive, first=2, rel=0.02)
 
 
+def test_a_shared_scale_that_arrives_late_is_applied_to_the_first_motions_too(graph, drive, frames):
+    factor = 4.0
+    node = pose_node(
+        graph, GroundTruthPoseNetwork(frames, factor=factor), camera_to_base_xyz=MOUNT_XYZ, scale_mode="shared",
+        static_threshold=EXACT_STATIC,
+    )
+    odom = subscribe_stamped(graph, "odom", Odometry)
+    scale = graph.tester.create_publisher(Float64, "scale", scale_qos())
+    wait_for_subscribers(node, f"{graph.namespace}/odom")
+    assert wait_until(lambda: scale.get_subscription_count() > 0)
+
+    early = 6
+    feed(graph, node, [frame_image(frame) for frame in frames[:early]])
+    assert node.event_counts.get("deferred") == early and node.event_counts.get("integrated") == early - 1
+    assert not node.scale_source.is_metric
+    scale.publish(Float64(data=factor))
+    assert wait_until(lambda: node.scale_source.is_metric)
+    feed(graph, node, [frame_image(frame) for frame in frames[early:]])
+
+    _steps_match(odom, frames, drive, first=1, rel=1e-6)  # also the motions made before the scale came
+    assert all(len(odom.at(frame.stamp_ns)) == 1 for frame in frames)
+    assert node.event_counts.get("deferred") == early
+
+
+def test_without_a_shared_scale_the_odometry_is_published_in_relative_units_after_the_wait(graph, drive, frames):
+    factor = 4.0
+    period_s = (frames[1].stamp_ns - frames[0].stamp_ns) / 1e9
+    node = pose_node(
+        graph, GroundTruthPoseNetwork(frames, factor=factor), camera_to_base_xyz=MOUNT_XYZ, scale_mode="shared",
+        static_threshold=EXACT_STATIC, shared_scale_wait=2.5 * period_s,
+    )
+    odom = subscribe_stamped(graph, "odom", Odometry)
+    wait_for_subscribers(node, f"{graph.namespace}/odom")
+
+    feed(graph, node, [frame_image(frame) for frame in frames[:6]])
+    assert node.event_counts.get("deferred") == 3  # frames 0..2; frame 3 is 3 periods after frame 0
+    assert node.problem_counts.get("scale_wait") == 1
+    units = [odom.wait(frame.stamp_ns) for frame in frames[:6]]
+    for i in range(1, 6):
+        step = np.linalg.inv(pose_to_matrix(units[i - 1].pose.pose)) @ pose_to_matrix(units[i].pose.pose)
+        expected = np.linalg.inv(drive.T_odom_base(i - 1)) @ drive.T_odom_base(i)
+        # relative units: the mount's 1.65 m is metric, so compare the camera's travel, which is forward
+        assert np.linalg.norm(step[:3, 3]) == pytest.approx(np.linalg.norm(expected[:3, 3]) / factor, rel=0.05), i
+
+
 def test_each_node_refuses_the_mode_whose_input_it_lacks(graph, frames, tiny_checkpoint):
     with pytest.raises(ConfigError, match="needs the depth map.*depth_node.*shared"):
         pose_node(graph, GroundTruthPoseNetwork(frames), scale_mode="camera_height")

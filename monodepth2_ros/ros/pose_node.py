@@ -557,7 +557,10 @@ class PoseNode(CameraNode[PoseNodeParameters, PoseEstimator]):
         scale.observe_motion(
             MotionObservation(self._integrator.reference_stamp, stamp_ns, T_units[:3, 3].copy(), mount.T_base_camera)
         )
-        estimate = self._integrator.step(stamp_ns, scale_motion(T_units, scale.scale), mount.T_base_camera)
+        # Deferred motions stay in units even if the scale arrives meanwhile (on another thread):
+        # apply_scale multiplies them all once.
+        metres_per_unit = 1.0 if self._integrator.deferring else scale.scale
+        estimate = self._integrator.step(stamp_ns, scale_motion(T_units, metres_per_unit), mount.T_base_camera)
         self._reference_rgb = rgb
         self._events.add("integrated")
         return estimate

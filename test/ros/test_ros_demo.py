@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 
 from monodepth2_ros.data import iter_messages
 from monodepth2_ros.evaluation.ground_truth import stamp_ns

@@ -131,6 +131,35 @@ def test_a_shared_scale_that_arrives_late_is_applied_to_the_first_motions_too(gr
     assert node.event_counts.get("deferred") == early
 
 
+class _ScaleArrivesDuringTheNetwork(GroundTruthPoseNetwork):
+    """The scale message lands while the network runs on the pair of frame ``arrival``: after the
+    node decided to defer that frame, before it integrates the motion (the race a loaded CPU shows)."""
+
+    def __init__(self, frames, factor: float, arrival: int) -> None:
+        super().__init__(frames, factor=factor)
+        self.arrival = arrival
+        self.node = None
+
+    def estimate(self, rgb_a, rgb_b):
+        motion = super().estimate(rgb_a, rgb_b)
+        if self.calls[-1][1] == self.arrival:
+            assert self.node.scale_source.update(self.factor)  # what the scale subscription does
+        return motion
+
+
+def test_a_scale_arriving_while_a_deferred_motion_is_computed_scales_it_once(graph, drive, frames):
+    factor = 4.0
+    network = _ScaleArrivesDuringTheNetwork(frames, factor, arrival=3)
+    node = pose_node(graph, network, camera_to_base_xyz=MOUNT_XYZ, scale_mode="shared", static_threshold=EXACT_STATIC)
+    network.node = node
+    odom = subscribe_stamped(graph, "odom", Odometry)
+    wait_for_subscribers(node, f"{graph.namespace}/odom")
+
+    feed(graph, node, [frame_image(frame) for frame in frames])
+    assert node.event_counts.get("deferred") == 4  # frames 0..3; frame 4 finds the scale
+    _steps_match(odom, frames, drive, first=1, rel=1e-6)
+
+
 def test_without_a_shared_scale_the_odometry_is_published_in_relative_units_after_the_wait(graph, drive, frames):
     factor = 4.0
     period_s = (frames[1].stamp_ns - frames[0].stamp_ns) / 1e9

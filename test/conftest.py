@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,17 @@ def shared_dir() -> Path:
             pytest.fail(f"CI needs the shared reference data at {SHARED_DIR}")
         pytest.skip(f"reference data not present at {SHARED_DIR} (only shipped beside the project's CI)")
     return SHARED_DIR
+
+
+@pytest.fixture(scope="module")
+def module_tmp_path(tmp_path_factory, request) -> Path:
+    """A folder for the runs one test module shares, removed when the module ends unless one of its
+    tests failed (training runs write hundreds of MB of checkpoints; a small CI disk fills up)."""
+    path = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    failed_before = request.session.testsfailed
+    yield path
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

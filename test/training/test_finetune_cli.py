@@ -52,9 +52,9 @@ def slow_drive(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def guarded_runs(slow_drive, tmp_path_factory):
+def guarded_runs(slow_drive, module_tmp_path):
     """The same command twice: 1 epoch, then resumed to 2 (early stopping off, so they all run)."""
-    run_dir = tmp_path_factory.mktemp("finetune") / "run"
+    run_dir = module_tmp_path / "finetune" / "run"
     common = [
         "--bag", str(slow_drive), "--init", "default", "--out", str(run_dir), *SMALL, "--set", "finetune.patience=0",
         "--depth-topic", TOPIC_DEPTH,
@@ -160,7 +160,7 @@ def test_a_time_budget_ends_the_run_cleanly_with_best_written(slow_drive, tmp_pa
 
 
 @pytest.fixture(scope="module")
-def guarded_trainer(slow_drive, tmp_path_factory):
+def guarded_trainer(slow_drive, module_tmp_path):
     """A FinetuneTrainer on the slow drive (nothing trained): for the selection logic."""
     from monodepth2_ros.training.config import apply_overrides, load_config
     from monodepth2_ros.training.data import prepare_data
@@ -168,7 +168,7 @@ def guarded_trainer(slow_drive, tmp_path_factory):
     from monodepth2_ros.training.finetune_plan import plan_finetune
     from monodepth2_ros.training.run_dir import RunPaths
 
-    run_dir = tmp_path_factory.mktemp("selection") / "run"
+    run_dir = module_tmp_path / "selection" / "run"
     config = apply_overrides(
         load_config(),
         {

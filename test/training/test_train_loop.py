@@ -30,9 +30,9 @@ def _records(run_dir, kind):
 
 
 @pytest.fixture(scope="module")
-def overfit_run(synthetic_bag, tmp_path_factory):
+def overfit_run(synthetic_bag, module_tmp_path):
     """4 epochs of 4 steps on the same 2 triplets (64x96, batch 2, no augmentation)."""
-    run_dir = tmp_path_factory.mktemp("overfit") / "run"
+    run_dir = module_tmp_path / "overfit" / "run"
     config = apply_overrides(
         load_config(),
         {

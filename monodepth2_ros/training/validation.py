@@ -118,6 +118,8 @@ class GuardFigures:
         automask_fraction: share of pixels where a warped source beats every unwarped one.
         drift: mean absolute difference of the scale-free log depth from the start model's.
         frames: target frames evaluated.
+        abs_rel: median-scaled abs_rel against the bag's ground-truth depth, when it has one (a
+            depth camera): logged beside the guard's figures, never used to choose ``best/``.
     """
 
     photometric: float
@@ -125,19 +127,23 @@ class GuardFigures:
     automask_fraction: float
     drift: float
     frames: int
+    abs_rel: float | None = None
 
     def score(self, consistency_weight: float, drift_weight: float = 0.0) -> float:
         """The figure ``best/`` and early stopping go by (lower is better)."""
         return (self.photometric + consistency_weight * self.consistency) * (1.0 + drift_weight * self.drift)
 
     def as_dict(self) -> dict[str, float]:
-        return {
+        figures = {
             "photometric": self.photometric,
             "consistency": self.consistency,
             "automask_fraction": self.automask_fraction,
             "drift": self.drift,
             "frames": self.frames,
         }
+        if self.abs_rel is not None:
+            figures["abs_rel"] = self.abs_rel
+        return figures
 
 
 def scale_free_log_depth(depth: torch.Tensor) -> torch.Tensor:
@@ -187,6 +193,7 @@ def guard_validate(
     model.eval()
     sums = {"photometric": 0.0, "consistency": 0.0, "automask_fraction": 0.0, "drift": 0.0}
     frames = batches_done = 0
+    evaluation = DepthEvaluation(median_scaling=True)
     try:
         for batch in batches:
             if max_batches is not None and batches_done >= max_batches:
@@ -214,6 +221,12 @@ def guard_validate(
                 start_disp = start_depth_net(batch.target)[0].float()
                 _, start_depth = disp_to_depth(start_disp, loss_config.min_depth, loss_config.max_depth)
                 drift = (scale_free_log_depth(depth) - scale_free_log_depth(start_depth)).abs().mean()
+            if batch.gt_depth is not None:
+                for predicted, truth in zip(depth[:, 0].cpu().numpy(), batch.gt_depth[:, 0].cpu().numpy(), strict=True):
+                    try:
+                        evaluation.add(truth.astype(np.float64), predicted.astype(np.float64))
+                    except DatasetError:  # no valid ground-truth pixel in this frame
+                        continue
             count = batch.target.shape[0]
             sums["photometric"] += float(best_error.mean()) * count
             sums["consistency"] += float(torch.nan_to_num(per_pixel, nan=0.0).sum() / per_pixel.isfinite().sum().clamp(min=1)) * count
@@ -225,4 +238,5 @@ def guard_validate(
         model.train(was_training)
     if frames == 0:
         raise DatasetError("fine-tune validation got no held-back sample")
-    return GuardFigures(**{key: value / frames for key, value in sums.items()}, frames=frames)
+    abs_rel = float(evaluation.summary().as_dict()["abs_rel"]) if len(evaluation) else None
+    return GuardFigures(**{key: value / frames for key, value in sums.items()}, frames=frames, abs_rel=abs_rel)

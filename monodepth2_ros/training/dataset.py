@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,7 +17,7 @@ from monodepth2_ros.training.batch import Sample, collate_samples
 from monodepth2_ros.training.config import AugmentConfig
 from monodepth2_ros.training.frame_cache import FrameCache
 
-__all__ = ["SnippetDataset", "ResumableSampler", "make_loader", "batches_per_epoch", "stereo_transform"]
+__all__ = ["SnippetDataset", "ResumableSampler", "make_loader", "usable_workers", "batches_per_epoch", "stereo_transform"]
 
 
 def stereo_transform(baseline_m: float, flipped: bool) -> torch.Tensor:
@@ -134,6 +135,20 @@ class ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return max(0, self.num_samples - self.start)
+
+
+def usable_workers(requested: int) -> int:
+    """Loader workers worth starting: at most one per core beside the training process's own.
+
+    On a 2-core robot computer four workers only compete with the training step for the CPU.
+    """
+    if requested <= 0:
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return min(requested, max(1, cores - 1))
 
 
 def make_loader(

@@ -25,7 +25,7 @@ from monodepth2_ros.model.constants import NUM_SCALES
 from monodepth2_ros.training.batch import Batch
 from monodepth2_ros.training.config import TrainConfig, config_differences, config_from_dict, config_to_dict, save_config
 from monodepth2_ros.training.data import TrainingData, prepare_data
-from monodepth2_ros.training.dataset import make_loader
+from monodepth2_ros.training.dataset import make_loader, usable_workers
 from monodepth2_ros.training.distributed import DistributedContext, init_distributed, shutdown_distributed
 from monodepth2_ros.training.metrics_log import MetricsLogger
 from monodepth2_ros.training.networks import MonodepthModel, build_model
@@ -191,11 +191,14 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         pin = runtime.pin_memory and self.device.type == "cuda"
+        workers = usable_workers(runtime.num_workers)
+        if workers != runtime.num_workers:
+            _LOG.info("data loading with %d worker(s), not runtime.num_workers=%d: this machine has too few cores", workers, runtime.num_workers)
         self.loader, self.sampler = make_loader(
             data.train,
             optim.batch_size,
             shuffle=True,
-            num_workers=runtime.num_workers,
+            num_workers=workers,
             pin_memory=pin,
             seed=runtime.seed,
             num_replicas=self.context.world_size,
@@ -204,7 +207,7 @@ class Trainer:
         self.val_loader = None
         if data.val is not None and self.context.is_main:
             self.val_loader, _ = make_loader(
-                data.val, optim.batch_size, shuffle=False, num_workers=runtime.num_workers, pin_memory=pin, seed=runtime.seed
+                data.val, optim.batch_size, shuffle=False, num_workers=workers, pin_memory=pin, seed=runtime.seed
             )
         self.logger = MetricsLogger(paths.metrics, enabled=self.context.is_main)
         self.step = 0

@@ -148,3 +148,11 @@ def test_ground_truth_depth_is_undistorted_with_the_images(tmp_path):
 
     undistorted, raw = relative_error_p90(caches["undistorted"]), relative_error_p90(caches["raw"])
     assert undistorted < 0.03 and raw > 2 * undistorted, (undistorted, raw)  # measured 0.018 and 0.057
+
+
+@pytest.mark.parametrize(("requested", "cores", "expected"), [(4, 2, 1), (4, 16, 4), (4, 1, 1), (0, 16, 0), (2, 3, 2)])
+def test_loader_workers_leave_the_training_process_a_core(monkeypatch, requested, cores, expected):
+    from monodepth2_ros.training import dataset
+
+    monkeypatch.setattr(dataset.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert dataset.usable_workers(requested) == expected

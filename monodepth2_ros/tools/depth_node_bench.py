@@ -110,7 +110,14 @@ class _Driver:
         self.image_pub = node.create_publisher(Image, "image", input_qos("reliable"))
         self.info_pub = node.create_publisher(CameraInfo, "camera_info", input_qos("reliable"))
         self.arrivals = Arrivals(("depth", "points"))
-        node.create_subscription(Image, "depth", self.arrivals.callback("depth"), output_qos())
+        self.depth_size: tuple[int, int] | None = None  # (width, height) of the depth images received
+        record_depth = self.arrivals.callback("depth")
+
+        def on_depth(msg: Any) -> None:
+            self.depth_size = (msg.width, msg.height)
+            record_depth(msg)
+
+        node.create_subscription(Image, "depth", on_depth, output_qos())
         node.create_subscription(PointCloud2, "points", self.arrivals.callback("points"), output_qos())
         # a viewer of depth/colored too (not waited for), so every stage of the node runs and is profiled
         node.create_subscription(Image, "depth/colored", lambda msg: None, output_qos())
@@ -194,7 +201,13 @@ class _RemoteNode:
 
 
 def _start_node_process(
-    weights: str | Path, device: str, precision: str, backend: str, threads: int | None, domain_id: int
+    weights: str | Path,
+    device: str,
+    precision: str,
+    backend: str,
+    threads: int | None,
+    domain_id: int,
+    output_size: str = "input",
 ) -> subprocess.Popen:
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id))
     if threads is not None:
@@ -203,7 +216,7 @@ def _start_node_process(
         sys.executable, "-m", "monodepth2_ros.ros.depth_node", "--ros-args",
         "-r", f"__node:={_REMOTE_NAME}",
         "-p", f"weights:={weights}", "-p", f"device:={device}", "-p", f"precision:={precision}",
-        "-p", f"backend:={backend}",
+        "-p", f"backend:={backend}", "-p", f"output_size:={output_size}",
         # a large image lost between processes would stall the one-in-flight latency loop
         "-p", "qos_reliability:=reliable",
     ]
@@ -250,6 +263,7 @@ def run_node_benchmark(
     progress: Callable[[str], None] | None = None,
     backend: str = "eager",
     node_process: bool = False,
+    output_size: str = "input",
 ) -> dict[str, Any]:
     """Benchmark the depth node end to end and the bare model on the same frames.
 
@@ -263,6 +277,8 @@ def run_node_benchmark(
         warmup: frames run through the node and the model before timing.
         progress: called with a line per phase.
         node_process: run the node in a process of its own (as on a robot) instead of in this one.
+        output_size: the node's ``output_size`` (input: outputs at the camera's size; network: at
+            the network's, the cheaper set-up for a small CPU).
     Returns:
         A JSON-ready dict: ``node_latency_ms`` and ``model_latency_ms`` (p50, p95, mean, n),
         ``flood_output_rate_hz``, ``sustained_rate_hz`` (highest probed input rate served with no
@@ -283,13 +299,14 @@ def run_node_benchmark(
 
     if node_process:
         return _run_remote(weights, rgb_frames, images, camera_info, frames, width, height, device, precision,
-                           probe_s, threads, warmup, say, backend)
+                           probe_s, threads, warmup, say, backend, output_size)
     with bench_graph(threads) as graph:
         overrides = [
             Parameter("weights", value=str(weights)),
             Parameter("device", value=device),
             Parameter("precision", value=precision),
             Parameter("backend", value=backend),
+            Parameter("output_size", value=output_size),
         ]
         node = graph.add(DepthNode(context=graph.context, parameter_overrides=overrides, node_name="bench_depth_node"))
         driver = _Driver(graph.add(rclpy.create_node("bench_driver", context=graph.context)), images, camera_info)
@@ -300,7 +317,9 @@ def run_node_benchmark(
             lambda: driver.info_pub.publish(camera_info),
         )
         config = InferenceConfig(device=device, precision=precision, backend=backend)
-        return _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, config, probe_s, say)
+        result = _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, config, probe_s, say)
+        result["output_size"] = output_size
+        return result
 
 
 def _run_remote(
@@ -318,6 +337,7 @@ def _run_remote(
     warmup: int,
     say: Callable[[str], None],
     backend: str,
+    output_size: str,
 ) -> dict[str, Any]:
     """:func:`run_node_benchmark` with the node in a child process."""
     import rclpy
@@ -325,7 +345,9 @@ def _run_remote(
     with bench_graph(threads) as graph:
         driver = _Driver(graph.add(rclpy.create_node("bench_driver", context=graph.context)), images, camera_info)
         say("starting the depth node in its own process")
-        process = _start_node_process(weights, device, precision, backend, threads, graph.context.get_domain_id())
+        process = _start_node_process(
+            weights, device, precision, backend, threads, graph.context.get_domain_id(), output_size
+        )
         node = _RemoteNode(driver.node, process, driver.arrivals, _REMOTE_NAME, backend)
         graph.start()
         try:
@@ -342,6 +364,7 @@ def _run_remote(
             config = InferenceConfig(device=device, precision=precision, backend=backend)
             result = _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, config, probe_s, say, 1)
             result["node_process"] = "separate"
+            result["output_size"] = output_size
             return result
         finally:
             node.stop()
@@ -431,6 +454,7 @@ def _measure(
         **result_setup(width, height, network, node.estimator.device, config.precision, frames),
         "backend": f"{node.estimator.backend.backend} {node.estimator.backend.precision}",
         "node_process": "same",
+        "depth_output": "{}x{}".format(*driver.depth_size),
         "node_latency_ms": latency_summary_ms(node_latencies),
         "node_processing_ms": {"p50": inside.latency_p50_ms, "p95": inside.latency_p95_ms},
         "node_stage_p50_ms": stages,
@@ -583,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"{FASTDDS_TRANSPORTS_VARIABLE} for both processes, e.g. LARGE_DATA (default: the environment's)")
     parser.add_argument("--backend", default="eager", help="the node's backend parameter (default eager)")
     parser.add_argument("--node-process", action="store_true", help="run the node in a process of its own, as on a robot")
+    parser.add_argument("--output-size", choices=("input", "network"), default="input",
+                        help="the node's output_size: outputs at the camera's size (default) or the network's")
     add_run_arguments(parser, _WARMUP_FRAMES)
     options = parser.parse_args(argv)
     if options.cross_process and options.node_process:
@@ -596,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = run_node_benchmark(
                 weights, probe_s=options.probe_seconds, backend=options.backend, node_process=options.node_process,
-                **run_arguments(options),
+                output_size=options.output_size, **run_arguments(options),
             )
     print_result(result, options.json)
     return 0

@@ -27,6 +27,15 @@ def test_node_benchmark_runs_the_requested_backend(tiny_checkpoint):
     result = run_node_benchmark(tiny_checkpoint, frames=2, width=120, height=40, probe_s=0.2, warmup=1, threads=1, backend="eager_optimized")
     assert result["backend"] == "eager_optimized fp32"
     assert result["node_latency_ms"]["n"] == 2
+    assert (result["output_size"], result["depth_output"]) == ("input", "120x40")
+
+
+def test_node_benchmark_with_outputs_at_the_network_size(tiny_checkpoint):
+    from monodepth2_ros.tools.depth_node_bench import run_node_benchmark
+
+    result = run_node_benchmark(tiny_checkpoint, frames=2, width=120, height=40, probe_s=0.2, warmup=1, threads=1, output_size="network")
+    assert (result["output_size"], result["depth_output"]) == ("network", "96x64")  # the node's parameter took effect
+    assert result["node_latency_ms"]["n"] == 2
 
 
 def test_cross_process_mode_counts_the_frames_a_child_process_delivers(tiny_checkpoint):
@@ -59,6 +68,7 @@ def test_node_benchmark_with_the_node_in_its_own_process(tiny_checkpoint):
 
     result = run_node_benchmark(tiny_checkpoint, frames=2, width=120, height=40, probe_s=0.3, warmup=1, threads=1, node_process=True)
     assert result["node_process"] == "separate" and result["network"] == "96x64 ResNet-18"
+    assert result["depth_output"] == "120x40"
     assert result["node_latency_ms"]["n"] == 2 and result["node_processing_ms"]["p50"] > 0  # from its diagnostics
     stages = result["node_stage_p50_ms"]
     assert list(stages) == list(DEPTH_STAGES) and stages["network"] > 0 and stages["cloud"] > 0

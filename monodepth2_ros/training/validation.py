@@ -54,6 +54,15 @@ class ValidationResult:
         return "val_loss", self.loss
 
 
+def _add_frames(evaluation: DepthEvaluation, depth: torch.Tensor, gt_depth: torch.Tensor) -> None:
+    """Score each (B, 1, H, W) prediction against its ground truth; frames without a valid pixel are skipped."""
+    for predicted, truth in zip(depth[:, 0].cpu().numpy(), gt_depth[:, 0].cpu().numpy(), strict=True):
+        try:
+            evaluation.add(truth.astype(np.float64), predicted.astype(np.float64))
+        except DatasetError:  # no valid ground-truth pixel in this frame
+            continue
+
+
 @torch.no_grad()
 def validate(
     model: MonodepthModel,
@@ -89,11 +98,7 @@ def validate(
             _, depth = disp_to_depth(terms.disparity, loss_config.min_depth, loss_config.max_depth)
             if stereo:
                 depth = depth * STEREO_SCALE
-            for predicted, truth in zip(depth[:, 0].cpu().numpy(), batch.gt_depth[:, 0].cpu().numpy(), strict=True):
-                try:
-                    evaluation.add(truth.astype(np.float64), predicted.astype(np.float64))
-                except DatasetError:  # no valid ground-truth pixel in this frame
-                    continue
+            _add_frames(evaluation, depth, batch.gt_depth)
     finally:
         model.train(was_training)
     metrics = evaluation.summary().as_dict() if len(evaluation) else None
@@ -222,11 +227,7 @@ def guard_validate(
                 _, start_depth = disp_to_depth(start_disp, loss_config.min_depth, loss_config.max_depth)
                 drift = (scale_free_log_depth(depth) - scale_free_log_depth(start_depth)).abs().mean()
             if batch.gt_depth is not None:
-                for predicted, truth in zip(depth[:, 0].cpu().numpy(), batch.gt_depth[:, 0].cpu().numpy(), strict=True):
-                    try:
-                        evaluation.add(truth.astype(np.float64), predicted.astype(np.float64))
-                    except DatasetError:  # no valid ground-truth pixel in this frame
-                        continue
+                _add_frames(evaluation, depth, batch.gt_depth)
             count = batch.target.shape[0]
             sums["photometric"] += float(best_error.mean()) * count
             sums["consistency"] += float(torch.nan_to_num(per_pixel, nan=0.0).sum() / per_pixel.isfinite().sum().clamp(min=1)) * count

@@ -5,7 +5,7 @@
 
 The nodes, their parameters files and remappings come from the same plan as ``depth.launch.py``
 (:func:`monodepth2_ros.ros.launch_plan.depth_launch_plan`); ``-r`` rules given here take precedence
-over the plan's. All nodes share one MultiThreadedExecutor. rclpy is imported only when nodes start,
+over the plan's. All nodes share one executor (:func:`~monodepth2_ros.ros.node_common.callback_executor`). rclpy is imported only when nodes start,
 so building the command line needs no ROS.
 
 Transport: the nodes share this process's DDS participant, so what one publishes for the other (the
@@ -166,7 +166,9 @@ def node_process_command(spec: NodeSpec, overrides_file: Path, remaps: Sequence[
 def run_bringup(options: argparse.Namespace) -> int:
     """Start the nodes and spin them until Ctrl-C or shutdown. Library errors propagate (the CLI reports)."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
+
+    from monodepth2_ros.ros.node_common import callback_executor
 
     plan = bringup_plan(options)
     rclpy.init(args=[])  # not sys.argv: rcl would read our own -r options as (deprecated) remap rules
@@ -174,7 +176,7 @@ def run_bringup(options: argparse.Namespace) -> int:
     executor = None
     try:
         nodes = create_nodes(plan, options.remap)
-        executor = MultiThreadedExecutor()
+        executor = callback_executor()
         for node in nodes:
             executor.add_node(node)
         executor.spin()

@@ -134,10 +134,10 @@ def run_nodes_on_bag(
     and the pose node's frame-pair counts read from its last ``/diagnostics``.
     """
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
 
     from monodepth2_ros.ros.bringup import bringup_plan, node_process_command
+    from monodepth2_ros.ros.node_common import callback_executor
     from monodepth2_ros.ros.player import BagPlayer
     from monodepth2_ros.ros.recorder import BagRecorder
 
@@ -152,7 +152,7 @@ def run_nodes_on_bag(
     processes: dict[str, subprocess.Popen] = {}
     context = rclpy.Context()
     rclpy.init(args=[], context=context)
-    executor = MultiThreadedExecutor(context=context)
+    executor = callback_executor(context)
     local_nodes = []
     spinner = None
     try:

@@ -150,7 +150,7 @@ def result_setup(width: int, height: int, network: str, device: Any, precision: 
 
 
 class BenchGraph:
-    """The nodes of one benchmark in a context of their own, spun by a MultiThreadedExecutor thread."""
+    """The nodes of one benchmark in a context of their own, spun by one executor thread."""
 
     def __init__(self, context: Any, executor: Any, domain_id: int | None = None) -> None:
         self.context = context
@@ -190,7 +190,8 @@ def bench_graph(threads: int | None) -> Iterator[BenchGraph]:
     """
     import rclpy
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
+
+    from monodepth2_ros.ros.node_common import callback_executor
 
     previous_threads = torch.get_num_threads()
     if threads is not None:
@@ -198,7 +199,7 @@ def bench_graph(threads: int | None) -> Iterator[BenchGraph]:
     context = Context()
     domain_id = random.randint(*_DOMAIN_RANGE)
     rclpy.init(context=context, domain_id=domain_id)
-    graph = BenchGraph(context, MultiThreadedExecutor(context=context), domain_id)
+    graph = BenchGraph(context, callback_executor(context), domain_id)
     try:
         yield graph
     finally:

@@ -199,10 +199,11 @@ class _Monitor:
         from diagnostic_msgs.msg import DiagnosticArray
         from nav_msgs.msg import Odometry, Path as PathMsg
         from rclpy.context import Context
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CameraInfo, Image, PointCloud2
         from std_msgs.msg import UInt64
+
+        from monodepth2_ros.ros.node_common import callback_executor
 
         self._lock = threading.Lock()
         self._window = _Window()
@@ -224,7 +225,7 @@ class _Monitor:
             self.node.create_subscription(msg_type, topic, self._arrival(topic), qos)
         self.node.create_subscription(UInt64, SENT_TOPIC, self._on_sent, 10)
         self.node.create_subscription(DiagnosticArray, "diagnostics", self._on_diagnostics, 10)
-        self.executor = MultiThreadedExecutor(context=self.context)
+        self.executor = callback_executor(self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()

@@ -20,12 +20,12 @@ import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterType
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from monodepth2_ros.data.image_codec import rgb_to_compressed, rgb_to_image_fields
+from monodepth2_ros.ros.node_common import callback_executor
 from monodepth2_ros.ros.pose_messages import stamp_to_ns
 
 WAIT_S = 10.0
@@ -112,7 +112,7 @@ _graph_numbers = itertools.count()
 
 
 class Graph:
-    """A context, a MultiThreadedExecutor spinning in a thread, and a 'tester' node to talk to nodes.
+    """A context, the nodes' executor spinning in a thread, and a 'tester' node to talk to nodes.
 
     Each graph lives in a namespace of its own (and remaps ``/diagnostics`` into it), so graphs alive
     at the same time in one DDS domain, in this process or another test run, never hear each other.
@@ -122,12 +122,12 @@ class Graph:
         self.namespace = f"/test_{os.getpid()}_{next(_graph_numbers)}"
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
-        self.executor = MultiThreadedExecutor(context=self.context)
+        self.executor = callback_executor(self.context)
         self.tester = rclpy.create_node("tester", namespace=self.namespace, context=self.context)
         self.executor.add_node(self.tester)
         self.nodes: list[Any] = [self.tester]
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
+        self.executor_thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.executor_thread.start()
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.tester.create_publisher(Image, "image", reliable)
         self.compressed_pub = self.tester.create_publisher(CompressedImage, "image/compressed", reliable)
@@ -167,7 +167,7 @@ class Graph:
         for node in reversed(self.nodes):
             node.destroy_node()
         rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=5.0)
+        self.executor_thread.join(timeout=5.0)
 
 
 def depth_node(graph: Graph, weights: Any, estimator: Any = None, **params: Any) -> Any:

@@ -150,15 +150,22 @@ def test_cloud_max_range_and_unorganized_cloud_drop_far_points(graph, tiny_check
     assert np.linalg.norm(kept[0, :, :3], axis=-1).max() <= limit + 1e-4
 
 
-def _counting_estimator(checkpoint, delay_s: float = 0.0) -> tuple[DepthEstimator, list[float]]:
-    """The node's real estimator whose network runner records each call (and sleeps, to play a slow device)."""
+def _counting_estimator(checkpoint, delay_s: float = 0.0, python_work: bool = False) -> tuple[DepthEstimator, list[float]]:
+    """The node's real estimator whose network runner records each call, and sleeps to play a slow
+    device (or, with ``python_work``, computes in Python for that long, holding the GIL as numpy's
+    small steps and the node's Python code do)."""
     estimator = build_estimator(DepthNodeParameters(weights=str(checkpoint), device="cpu"))
     calls: list[float] = []
     run_network = estimator.runner
 
     def slow_runner(images):
         calls.append(time.monotonic())
-        time.sleep(delay_s)
+        if python_work:
+            end = time.monotonic() + delay_s
+            while time.monotonic() < end:
+                sum(range(1000))
+        else:
+            time.sleep(delay_s)
         return run_network(images)
 
     estimator.runner = slow_runner
@@ -179,6 +186,37 @@ def test_no_inference_while_no_output_has_a_subscriber(graph, tiny_checkpoint, m
     graph.image_pub.publish(image_msg(_frame(make_image), sec=9))
     inbox.wait_stamp(9)
     assert len(calls) == 1
+
+
+def test_the_executor_waits_for_work_while_frames_wait_for_a_busy_worker(graph, tiny_checkpoint, make_image):
+    """rclpy's MultiThreadedExecutor re-dispatches a callback that has not started yet and loops
+    without waiting, holding the GIL (ros2/rclpy#1452): in one process at 1242x375 it slowed the
+    depth node's colour map from 3 to 280 ms. The nodes' executor must wait once per callback."""
+    estimator, calls = _counting_estimator(tiny_checkpoint, delay_s=0.3, python_work=True)
+    node = depth_node(graph, tiny_checkpoint, estimator=estimator)
+    outputs = {topic: graph.subscribe(topic) for topic in ("depth", "depth/colored", "points")}
+    send_camera_info(graph, node, camera_info_msg(pinhole_K(HEIGHT, WIDTH), HEIGHT, WIDTH))
+    message = image_msg(_frame(make_image), sec=1)
+    graph.image_pub.publish(message)
+    outputs["points"].wait_stamp(1)
+    waits = []
+    wait_for_ready_callbacks = graph.executor.wait_for_ready_callbacks
+
+    def counted(*args, **kwargs):
+        waits.append(1)
+        return wait_for_ready_callbacks(*args, **kwargs)
+
+    graph.executor.wait_for_ready_callbacks = counted
+    frames = 60
+    for sec in range(2, 2 + frames):  # at 30 Hz into a node serving about 3 a second
+        message.header.stamp.sec = sec
+        graph.image_pub.publish(message)
+        time.sleep(1 / 30)
+    outputs["points"].wait_stamp(1 + frames)
+    callbacks = frames + sum(len(inbox.messages) for inbox in outputs.values())
+    assert len(calls) < frames / 2  # frames did wait for the busy worker
+    # a wait per callback, plus the diagnostics timer and rclpy's guard conditions
+    assert len(waits) < 3 * callbacks, f"{len(waits)} executor wake-ups for {callbacks} callbacks"
 
 
 def test_a_burst_during_a_slow_frame_keeps_only_the_newest(graph, tiny_checkpoint, make_image):

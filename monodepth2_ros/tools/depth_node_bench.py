@@ -365,6 +365,8 @@ def _run_remote(
             result = _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, config, probe_s, say, 1)
             result["node_process"] = "separate"
             result["output_size"] = output_size
+            transports = os.environ.get(FASTDDS_TRANSPORTS_VARIABLE, "DEFAULT (unset)")
+            result["transport"] = f"node in its own process; {FASTDDS_TRANSPORTS_VARIABLE}={transports} in both"
             return result
         finally:
             node.stop()

@@ -62,12 +62,15 @@ def test_stamps_are_read_off_serialised_messages_without_deserialising():
     msg.header.stamp.sec, msg.header.stamp.nanosec = 1_764_000_000, 987_654_321
     msg.header.frame_id = "camera_optical"
     assert cdr_header_stamp_ns(serialize_message(msg)) == 1_764_000_000_987_654_321
+
+
 def test_node_benchmark_with_the_node_in_its_own_process(tiny_checkpoint):
     from monodepth2_ros.ros.stage_profile import DEPTH_STAGES
     from monodepth2_ros.tools.depth_node_bench import run_node_benchmark
 
     result = run_node_benchmark(tiny_checkpoint, frames=2, width=120, height=40, probe_s=0.3, warmup=1, threads=1, node_process=True)
     assert result["node_process"] == "separate" and result["network"] == "96x64 ResNet-18"
+    assert result["transport"].startswith("node in its own process; FASTDDS_BUILTIN_TRANSPORTS=")
     assert result["depth_output"] == "120x40"
     assert result["node_latency_ms"]["n"] == 2 and result["node_processing_ms"]["p50"] > 0  # from its diagnostics
     stages = result["node_stage_p50_ms"]

@@ -8,7 +8,8 @@ The nodes, their parameters files and remappings come from the same plan as ``de
 over the plan's. All nodes share one executor (:func:`~monodepth2_ros.ros.node_common.callback_executor`). rclpy is imported only when nodes start,
 so building the command line needs no ROS.
 
-Transport: the nodes share this process's DDS participant, so what one publishes for the other (the
+Transport: the nodes share this process's DDS participant (with the nodes' Fast DDS profile,
+:mod:`~monodepth2_ros.ros.dds_profile`), so what one publishes for the other (the
 scale) never leaves the process. The camera driver is another process: the nodes' qos_reliability
 auto subscribes reliable to a reliable driver (every frame arrives with the default transports) and
 best effort to a best-effort one, which needs FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in the driver's
@@ -168,10 +169,13 @@ def run_bringup(options: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    from monodepth2_ros.ros.dds_profile import apply_dds_profile
     from monodepth2_ros.ros.node_common import callback_executor
 
     plan = bringup_plan(options)
+    dds = apply_dds_profile()
     rclpy.init(args=[])  # not sys.argv: rcl would read our own -r options as (deprecated) remap rules
+    rclpy.logging.get_logger("monodepth2_bringup").info(f"Fast DDS: {dds.reason}")
     nodes = []
     executor = None
     try:

@@ -39,6 +39,7 @@ from monodepth2_ros.inference.scale import ScaleSource
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import CheckpointInfo
 from monodepth2_ros.ros.conversions import decode_image
+from monodepth2_ros.ros.dds_profile import apply_dds_profile, describe_dds_setting
 from monodepth2_ros.ros.diagnostics import FrameStats, StatsSnapshot, ThrottledReporter, diagnostic_status
 from monodepth2_ros.ros.qos_matching import BEST_EFFORT, RELIABLE, MatchedSubscription, camera_input_qos
 from monodepth2_ros.ros.worker import BatchWorker, LatestOnlyWorker
@@ -164,7 +165,9 @@ def run_node(node_class: Callable[[], Node], node_name: str, args: list[str] | N
         node_name: the logger name of the start-up error.
         args: ROS command-line arguments (None: ``sys.argv``).
     """
+    dds = apply_dds_profile()
     rclpy.init(args=args)
+    rclpy.logging.get_logger(node_name).info(f"Fast DDS: {dds.reason}")
     node = None
     try:
         node = node_class()
@@ -409,6 +412,7 @@ def node_status(
             "precision": estimator.precision,
             "network size": f"{estimator.info.width}x{estimator.info.height}",
             "image topic": image_topic,
+            "DDS": describe_dds_setting(),
             **_input_values(node),
         },
         warnings=warnings,

@@ -366,7 +366,8 @@ def _run_remote(
             result["node_process"] = "separate"
             result["output_size"] = output_size
             transports = os.environ.get(FASTDDS_TRANSPORTS_VARIABLE, "DEFAULT (unset)")
-            result["transport"] = f"node in its own process; {FASTDDS_TRANSPORTS_VARIABLE}={transports} in both"
+            result["transport"] = f"node in its own process; {FASTDDS_TRANSPORTS_VARIABLE}={transports} in the publisher's"
+            result["node_dds"] = node.fresh().get("DDS", "?")  # the node's own, from its diagnostics
             return result
         finally:
             node.stop()

@@ -40,3 +40,18 @@ def module_graph():
         yield created
     finally:
         created.close()
+
+
+@pytest.fixture(autouse=True)
+def fast_dds_defaults_kept():
+    """Nodes started in this process (their ``main()``, the bringup) name the nodes' Fast DDS profile
+    in ``os.environ``; undo that after each test, so later graphs and the child processes they start
+    (camera publishers standing in for a driver on Fast DDS's defaults) keep the defaults."""
+    from monodepth2_ros.ros.dds_profile import PROFILES_VARIABLE
+
+    before = os.environ.get(PROFILES_VARIABLE)
+    yield
+    if before is None:
+        os.environ.pop(PROFILES_VARIABLE, None)
+    else:
+        os.environ[PROFILES_VARIABLE] = before

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 
+from monodepth2_ros.ros.dds_profile import choose_dds_profile
 from monodepth2_ros.tools.depth_node_bench import main
 
 
@@ -71,6 +73,11 @@ def test_node_benchmark_with_the_node_in_its_own_process(tiny_checkpoint):
     result = run_node_benchmark(tiny_checkpoint, frames=2, width=120, height=40, probe_s=0.3, warmup=1, threads=1, node_process=True)
     assert result["node_process"] == "separate" and result["network"] == "96x64 ResNet-18"
     assert result["transport"].startswith("node in its own process; FASTDDS_BUILTIN_TRANSPORTS=")
+    # the node's process took the nodes' Fast DDS profile (unless this environment configures Fast DDS),
+    # and its outputs still reached this process, on Fast DDS's defaults
+    expected = choose_dds_profile(os.environ).path
+    if expected is not None:
+        assert result["node_dds"].endswith(f"FASTDDS_DEFAULT_PROFILES_FILE={expected}")
     assert result["depth_output"] == "120x40"
     assert result["node_latency_ms"]["n"] == 2 and result["node_processing_ms"]["p50"] > 0  # from its diagnostics
     stages = result["node_stage_p50_ms"]

@@ -13,13 +13,17 @@ The profile is applied only where the user has configured nothing: another RMW, 
 their own (named by the environment or ``DEFAULT_FASTDDS_PROFILES.xml`` in the working folder),
 builtin transports chosen by name, or ``MONODEPTH2_DDS_PROFILE=0`` leave Fast DDS alone. It must
 be in the environment before the process's first participant exists (before ``rclpy.init``).
-Plain Python, no ROS import.
+Only the processes that publish images and clouds take it (the depth node, ``monodepth2 run``), and
+only where ``/dev/shm`` has room for it four times over: Fast DDS creates the segment as a sparse file,
+so a small ``/dev/shm`` (64 MB in a default Docker container) would fail when the segment fills,
+not when it is made. Plain Python, no ROS import.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+import shutil
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +34,7 @@ __all__ = [
     "PROFILES_VARIABLE",
     "TRANSPORTS_VARIABLE",
     "OPT_OUT_VARIABLE",
+    "SEGMENT_BYTES",
     "DdsProfileChoice",
     "choose_dds_profile",
     "apply_dds_profile",
@@ -44,6 +49,19 @@ OPT_OUT_VARIABLE = "MONODEPTH2_DDS_PROFILE"
 # Fast DDS also loads this file from the working folder when no profiles file is named.
 WORKING_FOLDER_PROFILES = "DEFAULT_FASTDDS_PROFILES.xml"
 _FAST_DDS_RMW_PREFIX = "rmw_fastrtps"
+SEGMENT_BYTES = 32 * 1024 * 1024  # config/fastdds_nodes.xml's segment_size
+# Free /dev/shm the profile needs: room for a few such segments (say two node processes) and the rest.
+SHARED_MEMORY_NEEDED = 4 * SEGMENT_BYTES
+SHARED_MEMORY_FOLDER = Path("/dev/shm")
+_MIB = 1024 * 1024
+
+
+def _free_shared_memory(folder: Path = SHARED_MEMORY_FOLDER) -> int | None:
+    """Free bytes in ``folder`` (None where there is no such folder, e.g. not Linux)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -55,14 +73,18 @@ class DdsProfileChoice:
 
 
 def choose_dds_profile(
-    environ: MutableMapping[str, str], working_folder: Path | None = None, profile: Path | None = None
+    environ: MutableMapping[str, str],
+    working_folder: Path | None = None,
+    profile: Path | None = None,
+    free_shared_memory: Callable[[], int | None] = _free_shared_memory,
 ) -> DdsProfileChoice:
-    """What :func:`apply_dds_profile` would do in ``environ`` (pure: reads, never writes).
+    """What :func:`apply_dds_profile` would do in ``environ`` (reads, never writes).
 
     Args:
         working_folder: where Fast DDS would look for ``DEFAULT_FASTDDS_PROFILES.xml`` (None: the
             current folder).
         profile: the package's profile file (None: ``config/fastdds_nodes.xml``).
+        free_shared_memory: free bytes in ``/dev/shm`` (None: unknown, the profile is not taken).
     """
     rmw = environ.get(RMW_VARIABLE, "")
     if rmw and not rmw.startswith(_FAST_DDS_RMW_PREFIX):
@@ -78,6 +100,10 @@ def choose_dds_profile(
     path = profile if profile is not None else config_path(PROFILE_FILE)
     if not path.is_file():
         return DdsProfileChoice(None, f"{PROFILE_FILE} not installed")
+    free = free_shared_memory()
+    if free is None or free < SHARED_MEMORY_NEEDED:
+        room = "no /dev/shm" if free is None else f"{free // _MIB} MB free in /dev/shm"
+        return DdsProfileChoice(None, f"{room}: Fast DDS's 512 KB segment kept (give /dev/shm {SHARED_MEMORY_NEEDED // _MIB} MB)")
     return DdsProfileChoice(path, f"{path.name}: 32 MB shared-memory segment for the outputs")
 
 

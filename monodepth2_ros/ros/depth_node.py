@@ -524,7 +524,7 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
 
 def main(args: list[str] | None = None) -> int:
     """``ros2 run monodepth2_ros depth_node``: spin until Ctrl-C; exit 1 (2: missing input) on a start-up error."""
-    return run_node(DepthNode, NODE_NAME, args)
+    return run_node(DepthNode, NODE_NAME, args, large_outputs=True)
 
 
 if __name__ == "__main__":

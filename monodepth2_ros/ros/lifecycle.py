@@ -278,7 +278,7 @@ class ManagedPoseNode(_ManagedCameraNode, PoseNode, LifecycleNode):
 
 def depth_main(args: list[str] | None = None) -> int:
     """``ros2 run monodepth2_ros depth_lifecycle_node``: a managed depth node, unconfigured until told."""
-    return run_node(ManagedDepthNode, DEPTH_NODE_NAME, args)
+    return run_node(ManagedDepthNode, DEPTH_NODE_NAME, args, large_outputs=True)
 
 
 def pose_main(args: list[str] | None = None) -> int:

@@ -157,17 +157,20 @@ def callback_executor(context: Any = None) -> SingleThreadedExecutor:
     return SingleThreadedExecutor(context=context)
 
 
-def run_node(node_class: Callable[[], Node], node_name: str, args: list[str] | None) -> int:
+def run_node(node_class: Callable[[], Node], node_name: str, args: list[str] | None, large_outputs: bool = False) -> int:
     """A node's ``main``: spin until Ctrl-C; exit 1 (2: missing input) on a start-up error, logged once.
 
     Args:
         node_class: builds the node (with its default name and parameters from ``args``).
         node_name: the logger name of the start-up error.
         args: ROS command-line arguments (None: ``sys.argv``).
+        large_outputs: the node publishes images and clouds: its process takes the nodes' Fast DDS
+            profile (:mod:`~monodepth2_ros.ros.dds_profile`) where the user configured none.
     """
-    dds = apply_dds_profile()
+    dds = apply_dds_profile() if large_outputs else None
     rclpy.init(args=args)
-    rclpy.logging.get_logger(node_name).info(f"Fast DDS: {dds.reason}")
+    if dds is not None:
+        rclpy.logging.get_logger(node_name).info(f"Fast DDS: {dds.reason}")
     node = None
     try:
         node = node_class()

@@ -10,6 +10,7 @@ from monodepth2_ros.inference.pointcloud import POINT_STEP
 from monodepth2_ros.ros.dds_profile import (
     OPT_OUT_VARIABLE,
     PROFILES_VARIABLE,
+    SEGMENT_BYTES,
     TRANSPORTS_VARIABLE,
     apply_dds_profile,
     choose_dds_profile,
@@ -18,11 +19,12 @@ from monodepth2_ros.ros.dds_profile import (
 from monodepth2_ros.ros.launch_plan import config_path
 
 NAMESPACE = {"dds": "http://www.eprosima.com"}
+ROOMY = lambda: 1 << 40  # noqa: E731  (free bytes in /dev/shm: plenty)
 
 
 def test_with_nothing_configured_the_package_profile_is_chosen(tmp_path):
     for environ in ({}, {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}, {"RMW_IMPLEMENTATION": "rmw_fastrtps_dynamic_cpp"}):
-        choice = choose_dds_profile(environ, working_folder=tmp_path)
+        choice = choose_dds_profile(environ, working_folder=tmp_path, free_shared_memory=ROOMY)
         assert choice.path == config_path("fastdds_nodes.xml") and choice.path.is_file()
 
 
@@ -53,8 +55,17 @@ def test_a_missing_profile_file_changes_nothing(tmp_path):
     assert choice.path is None and "not installed" in choice.reason
 
 
+def test_a_small_or_missing_dev_shm_keeps_fast_dds_defaults(tmp_path):
+    for free, reason in ((64 * 1024 * 1024, "64 MB free in /dev/shm"), (None, "no /dev/shm")):
+        choice = choose_dds_profile({}, working_folder=tmp_path, free_shared_memory=lambda free=free: free)
+        assert choice.path is None and reason in choice.reason
+    assert choose_dds_profile({}, working_folder=tmp_path, free_shared_memory=lambda: 4 * SEGMENT_BYTES).path is not None
+
+
 def test_apply_names_the_profile_in_the_environment_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    if choose_dds_profile({}).path is None:
+        pytest.skip("this machine's /dev/shm is too small for the profile")
     environ: dict[str, str] = {}
     choice = apply_dds_profile(environ)
     assert environ == {PROFILES_VARIABLE: str(choice.path)}
@@ -75,6 +86,7 @@ def test_the_profile_keeps_udp_and_its_segment_holds_a_camera_frames_outputs():
     assert sorted(descriptors[name].findtext("dds:type", namespaces=NAMESPACE) for name in used) == ["SHM", "UDPv4"]
     shm = next(descriptors[name] for name in used if descriptors[name].findtext("dds:type", namespaces=NAMESPACE) == "SHM")
     segment = int(shm.findtext("dds:segment_size", namespaces=NAMESPACE))
+    assert segment == SEGMENT_BYTES  # the size the /dev/shm check plans for
     width, height = 1242, 375  # KITTI: cloud (16-byte points), depth 32FC1 and colour bgr8 of one frame
     outputs = width * height * (POINT_STEP + 4 + 3)
     assert segment >= 2 * outputs  # this frame's and the next one's

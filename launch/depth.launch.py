@@ -13,7 +13,7 @@ effort. A best-effort driver of large images in another process loses most frame
 default transports; then start the driver *and* this launch with FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
 (both ends; one alone delivers nothing), or make the driver reliable. See the README, "Large images
 over DDS". Nothing here sets the variable: it must match the driver's process, which this file does not start.
-The nodes' own processes load config/fastdds_nodes.xml (a larger shared-memory segment for their
+The depth node's process loads config/fastdds_nodes.xml (a larger shared-memory segment for its
 outputs, compatible with peers on defaults) unless Fast DDS is configured otherwise.
 """
 

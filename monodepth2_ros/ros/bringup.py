@@ -5,12 +5,12 @@
 
 The nodes, their parameters files and remappings come from the same plan as ``depth.launch.py``
 (:func:`monodepth2_ros.ros.launch_plan.depth_launch_plan`); ``-r`` rules given here take precedence
-over the plan's. All nodes share one executor (:func:`~monodepth2_ros.ros.node_common.callback_executor`). rclpy is imported only when nodes start,
-so building the command line needs no ROS.
+over the plan's. All nodes share one executor (:func:`~monodepth2_ros.ros.node_common.callback_executor`).
+rclpy is imported only when nodes start, so building the command line needs no ROS.
 
-Transport: the nodes share this process's DDS participant (with the nodes' Fast DDS profile,
-:mod:`~monodepth2_ros.ros.dds_profile`), so what one publishes for the other (the
-scale) never leaves the process. The camera driver is another process: the nodes' qos_reliability
+Transport: the nodes share this process's DDS participant (with the depth node's Fast DDS profile,
+:mod:`~monodepth2_ros.ros.dds_profile`), so what one publishes for the other (the scale) never
+leaves the process. The camera driver is another process: the nodes' qos_reliability
 auto subscribes reliable to a reliable driver (every frame arrives with the default transports) and
 best effort to a best-effort one, which needs FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in the driver's
 process and this one for large images (README: Large images over DDS).

@@ -14,8 +14,10 @@ clock), and the frames the nodes dropped (their diagnostics). It writes ``soak.j
 
 ``python -m monodepth2_ros.tools.soak --minutes 30 --out soak_out`` (also ``monodepth2 bench --soak 30``).
 
-Large images between processes need Fast DDS's large-data transports, so every process of the soak
-runs with ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` (a no-op on other middlewares).
+By default every process of the soak runs with ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` (a no-op on
+other middlewares); ``--dds defaults`` leaves Fast DDS's defaults to the camera and this process, and
+the depth node then takes its own profile (:mod:`~monodepth2_ros.ros.dds_profile`), as on a robot
+whose driver nobody configured.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = ["SoakSettings", "run_soak", "process_sample", "summarise", "main"]
 NAMESPACE = "/soak"
 SENT_TOPIC = "soak_sent"
 LARGE_DATA_ENV = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
+DDS_CHOICES = ("large_data", "defaults")
 DEPTH_OUTPUTS = ("depth", "depth/colored", "points", "depth/camera_info")
 POSE_OUTPUTS = ("odom", "path")
 NODES = ("depth_node", "pose_node")
@@ -65,6 +68,8 @@ class SoakSettings:
         threads: torch threads per node.
         domain_id: DDS domain of every process (None: ROS_DOMAIN_ID, else 0).
         max_rss_growth, max_latency_growth: the targets, as fractions.
+        dds: ``large_data`` (every process on Fast DDS's LARGE_DATA transports) or ``defaults``
+            (nothing set: the depth node takes its own profile).
     """
 
     minutes: float = 30.0
@@ -79,6 +84,7 @@ class SoakSettings:
     domain_id: int | None = None
     max_rss_growth: float = 0.05
     max_latency_growth: float = 0.20
+    dds: str = "large_data"
 
 
 @dataclass
@@ -101,10 +107,16 @@ def process_sample(pid: int) -> dict[str, float] | None:
     return {"rss_mib": rss_kb / _PAGE_KB, "threads": int(values["Threads"]), "fds": fds}
 
 
+def _dds_env(settings: SoakSettings) -> dict[str, str]:
+    if settings.dds not in DDS_CHOICES:
+        raise ValueError(f"dds must be one of {', '.join(DDS_CHOICES)}, got {settings.dds!r}")
+    return LARGE_DATA_ENV if settings.dds == "large_data" else {}
+
+
 def _child_env(settings: SoakSettings, domain_id: int) -> dict[str, str]:
     return {
         **os.environ,
-        **LARGE_DATA_ENV,
+        **_dds_env(settings),
         "ROS_DOMAIN_ID": str(domain_id),
         "OMP_NUM_THREADS": str(settings.threads),
         "MKL_NUM_THREADS": str(settings.threads),
@@ -412,7 +424,7 @@ def run_soak(settings: SoakSettings, out: str | Path, progress=lambda line: None
     out.mkdir(parents=True, exist_ok=True)
     domain_id = settings.domain_id if settings.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", "0"))
     saved_env = {name: os.environ.get(name) for name in LARGE_DATA_ENV}
-    os.environ.update(LARGE_DATA_ENV)  # this process's participant too, before rclpy starts it
+    os.environ.update(_dds_env(settings))  # this process's participant too, before rclpy starts it
     env = _child_env(settings, domain_id)
     processes: dict[str, subprocess.Popen] = {}
     logs = {name: (out / f"{name}.log").open("w") for name in (*NODES, "camera")}
@@ -488,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before the comparison starts")
     parser.add_argument("--weights", default=None, help="checkpoint with the pose network (default: random 320x96)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per node")
+    parser.add_argument("--dds", choices=DDS_CHOICES, default="large_data",
+                        help="large_data: FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA everywhere; defaults: nothing set "
+                             "(the depth node takes its own profile)")
     parser.add_argument("--publish", action="store_true", help=argparse.SUPPRESS)  # the camera process
     options = parser.parse_args(argv)
     if options.publish:
@@ -502,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup_s=options.warmup,
         weights=options.weights,
         threads=options.threads,
+        dds=options.dds,
     )
     result = run_soak(settings, options.out, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(result["summary"], indent=2))

@@ -14,9 +14,9 @@ their own (named by the environment or ``DEFAULT_FASTDDS_PROFILES.xml`` in the w
 builtin transports chosen by name, or ``MONODEPTH2_DDS_PROFILE=0`` leave Fast DDS alone. It must
 be in the environment before the process's first participant exists (before ``rclpy.init``).
 Only the processes that publish images and clouds take it (the depth node, ``monodepth2 run``), and
-only where ``/dev/shm`` has room for it four times over: Fast DDS creates the segment as a sparse file,
-so a small ``/dev/shm`` (64 MB in a default Docker container) would fail when the segment fills,
-not when it is made. Plain Python, no ROS import.
+only where ``/dev/shm`` has room for it four times over: Fast DDS creates the segment as a sparse
+file, so a small ``/dev/shm`` (64 MB in a default Docker container) would fail when the segment
+fills, not when it is made. Plain Python, no ROS import.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def choose_dds_profile(
     free = free_shared_memory()
     if free is None or free < SHARED_MEMORY_NEEDED:
         room = "no /dev/shm" if free is None else f"{free // _MIB} MB free in /dev/shm"
-        return DdsProfileChoice(None, f"{room}: Fast DDS's 512 KB segment kept (give /dev/shm {SHARED_MEMORY_NEEDED // _MIB} MB)")
+        needed = SHARED_MEMORY_NEEDED // _MIB
+        return DdsProfileChoice(None, f"{room}: Fast DDS's 512 KB segment kept (give /dev/shm {needed} MB)")
     return DdsProfileChoice(path, f"{path.name}: 32 MB shared-memory segment for the outputs")
 
 

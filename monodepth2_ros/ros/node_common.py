@@ -157,7 +157,9 @@ def callback_executor(context: Any = None) -> SingleThreadedExecutor:
     return SingleThreadedExecutor(context=context)
 
 
-def run_node(node_class: Callable[[], Node], node_name: str, args: list[str] | None, large_outputs: bool = False) -> int:
+def run_node(
+    node_class: Callable[[], Node], node_name: str, args: list[str] | None, large_outputs: bool = False
+) -> int:
     """A node's ``main``: spin until Ctrl-C; exit 1 (2: missing input) on a start-up error, logged once.
 
     Args:

@@ -59,7 +59,8 @@ def test_a_small_or_missing_dev_shm_keeps_fast_dds_defaults(tmp_path):
     for free, reason in ((64 * 1024 * 1024, "64 MB free in /dev/shm"), (None, "no /dev/shm")):
         choice = choose_dds_profile({}, working_folder=tmp_path, free_shared_memory=lambda free=free: free)
         assert choice.path is None and reason in choice.reason
-    assert choose_dds_profile({}, working_folder=tmp_path, free_shared_memory=lambda: 4 * SEGMENT_BYTES).path is not None
+    enough = choose_dds_profile({}, working_folder=tmp_path, free_shared_memory=lambda: 4 * SEGMENT_BYTES)
+    assert enough.path is not None
 
 
 def test_apply_names_the_profile_in_the_environment_once(tmp_path, monkeypatch):
@@ -84,7 +85,8 @@ def test_the_profile_keeps_udp_and_its_segment_holds_a_camera_frames_outputs():
     assert participant.get("is_default_profile") == "true"
     used = [item.text for item in participant.iterfind(".//dds:userTransports/dds:transport_id", NAMESPACE)]
     assert sorted(descriptors[name].findtext("dds:type", namespaces=NAMESPACE) for name in used) == ["SHM", "UDPv4"]
-    shm = next(descriptors[name] for name in used if descriptors[name].findtext("dds:type", namespaces=NAMESPACE) == "SHM")
+    kinds = {name: descriptors[name].findtext("dds:type", namespaces=NAMESPACE) for name in used}
+    shm = next(descriptors[name] for name in used if kinds[name] == "SHM")
     segment = int(shm.findtext("dds:segment_size", namespaces=NAMESPACE))
     assert segment == SEGMENT_BYTES  # the size the /dev/shm check plans for
     width, height = 1242, 375  # KITTI: cloud (16-byte points), depth 32FC1 and colour bgr8 of one frame

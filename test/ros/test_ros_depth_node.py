@@ -150,7 +150,9 @@ def test_cloud_max_range_and_unorganized_cloud_drop_far_points(graph, tiny_check
     assert np.linalg.norm(kept[0, :, :3], axis=-1).max() <= limit + 1e-4
 
 
-def _counting_estimator(checkpoint, delay_s: float = 0.0, python_work: bool = False) -> tuple[DepthEstimator, list[float]]:
+def _counting_estimator(
+    checkpoint, delay_s: float = 0.0, python_work: bool = False
+) -> tuple[DepthEstimator, list[float]]:
     """The node's real estimator whose network runner records each call, and sleeps to play a slow
     device (or, with ``python_work``, computes in Python for that long, holding the GIL as numpy's
     small steps and the node's Python code do)."""

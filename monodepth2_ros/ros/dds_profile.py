@@ -11,8 +11,9 @@ sides).
 
 The profile is applied only where the user has configured nothing: another RMW, a profiles file of
 their own (named by the environment or ``DEFAULT_FASTDDS_PROFILES.xml`` in the working folder),
-builtin transports chosen by name, or ``MONODEPTH2_DDS_PROFILE=0`` leave Fast DDS alone. It must
-be in the environment before the process's first participant exists (before ``rclpy.init``).
+builtin transports chosen by name, a discovery server, ``SKIP_DEFAULT_XML_FILE`` or
+``MONODEPTH2_DDS_PROFILE=0`` leave Fast DDS alone. It must be in the environment before the
+process's first participant exists (before ``rclpy.init``).
 Only the processes that publish images and clouds take it (the depth node, ``monodepth2 run``), and
 only where ``/dev/shm`` has room for it four times over: Fast DDS creates the segment as a sparse
 file, so a small ``/dev/shm`` (64 MB in a default Docker container) would fail when the segment
@@ -48,6 +49,8 @@ RMW_VARIABLE = "RMW_IMPLEMENTATION"
 OPT_OUT_VARIABLE = "MONODEPTH2_DDS_PROFILE"
 # Fast DDS also loads this file from the working folder when no profiles file is named.
 WORKING_FOLDER_PROFILES = "DEFAULT_FASTDDS_PROFILES.xml"
+# Other signs of a Fast DDS set up by hand: a discovery server, or XML loading turned off.
+USER_SETUP_VARIABLES = ("ROS_DISCOVERY_SERVER", "SKIP_DEFAULT_XML_FILE")
 _FAST_DDS_RMW_PREFIX = "rmw_fastrtps"
 SEGMENT_BYTES = 32 * 1024 * 1024  # config/fastdds_nodes.xml's segment_size
 # Free /dev/shm the profile needs: room for a few such segments (say two node processes) and the rest.
@@ -93,8 +96,9 @@ def choose_dds_profile(
         return DdsProfileChoice(None, f"{OPT_OUT_VARIABLE}=0")
     if environ.get(PROFILES_VARIABLE):
         return DdsProfileChoice(None, f"{PROFILES_VARIABLE}={environ[PROFILES_VARIABLE]} (yours)")
-    if environ.get(TRANSPORTS_VARIABLE):
-        return DdsProfileChoice(None, f"{TRANSPORTS_VARIABLE}={environ[TRANSPORTS_VARIABLE]} (yours)")
+    for variable in (TRANSPORTS_VARIABLE, *USER_SETUP_VARIABLES):
+        if environ.get(variable):
+            return DdsProfileChoice(None, f"{variable}={environ[variable]} (yours)")
     if ((working_folder or Path.cwd()) / WORKING_FOLDER_PROFILES).is_file():
         return DdsProfileChoice(None, f"{WORKING_FOLDER_PROFILES} in the working folder (yours)")
     path = profile if profile is not None else config_path(PROFILE_FILE)

@@ -35,6 +35,8 @@ def test_with_nothing_configured_the_package_profile_is_chosen(tmp_path):
         ({OPT_OUT_VARIABLE: "0"}, OPT_OUT_VARIABLE),
         ({PROFILES_VARIABLE: "/robot/dds.xml"}, "/robot/dds.xml (yours)"),
         ({TRANSPORTS_VARIABLE: "LARGE_DATA"}, "LARGE_DATA (yours)"),
+        ({"ROS_DISCOVERY_SERVER": "127.0.0.1:11811"}, "ROS_DISCOVERY_SERVER=127.0.0.1:11811 (yours)"),
+        ({"SKIP_DEFAULT_XML_FILE": "1"}, "SKIP_DEFAULT_XML_FILE=1 (yours)"),
     ],
 )
 def test_a_users_own_configuration_is_left_alone(tmp_path, environ, reason):

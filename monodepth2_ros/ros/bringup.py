@@ -169,13 +169,11 @@ def run_bringup(options: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    from monodepth2_ros.ros.dds_profile import apply_dds_profile
-    from monodepth2_ros.ros.node_common import callback_executor
+    from monodepth2_ros.ros.node_common import callback_executor, init_node_process
 
     plan = bringup_plan(options)
-    dds = apply_dds_profile()
-    rclpy.init(args=[])  # not sys.argv: rcl would read our own -r options as (deprecated) remap rules
-    rclpy.logging.get_logger("monodepth2_bringup").info(f"Fast DDS: {dds.reason}")
+    # not sys.argv: rcl would read our own -r options as (deprecated) remap rules
+    init_node_process([], "monodepth2_bringup", large_outputs=True)
     nodes = []
     executor = None
     try:

@@ -59,6 +59,7 @@ __all__ = [
     "resolve_topic",
     "subscribe_images",
     "run_node",
+    "init_node_process",
     "callback_executor",
     "FrameWorker",
     "Runtime",
@@ -157,6 +158,16 @@ def callback_executor(context: Any = None) -> SingleThreadedExecutor:
     return SingleThreadedExecutor(context=context)
 
 
+def init_node_process(args: list[str] | None, logger_name: str, large_outputs: bool) -> None:
+    """``rclpy.init`` for a process of ours; with ``large_outputs`` (images and clouds published) the
+    nodes' Fast DDS profile (:mod:`~monodepth2_ros.ros.dds_profile`) first, where the user configured
+    none, and the choice logged."""
+    dds = apply_dds_profile() if large_outputs else None
+    rclpy.init(args=args)
+    if dds is not None:
+        rclpy.logging.get_logger(logger_name).info(f"Fast DDS: {dds.reason}")
+
+
 def run_node(
     node_class: Callable[[], Node], node_name: str, args: list[str] | None, large_outputs: bool = False
 ) -> int:
@@ -169,10 +180,7 @@ def run_node(
         large_outputs: the node publishes images and clouds: its process takes the nodes' Fast DDS
             profile (:mod:`~monodepth2_ros.ros.dds_profile`) where the user configured none.
     """
-    dds = apply_dds_profile() if large_outputs else None
-    rclpy.init(args=args)
-    if dds is not None:
-        rclpy.logging.get_logger(node_name).info(f"Fast DDS: {dds.reason}")
+    init_node_process(args, node_name, large_outputs)
     node = None
     try:
         node = node_class()

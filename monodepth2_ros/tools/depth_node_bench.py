@@ -66,6 +66,7 @@ from monodepth2_ros.tools.node_bench_common import (
     run_arguments,
     finish_camera_publisher,
     start_camera_publisher,
+    fastdds_transports_setting,
     use_fastdds_transports,
     weights_or_random,
     write_random_checkpoint,
@@ -365,7 +366,7 @@ def _run_remote(
             result = _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, config, probe_s, say, 1)
             result["node_process"] = "separate"
             result["output_size"] = output_size
-            transports = os.environ.get(FASTDDS_TRANSPORTS_VARIABLE, "DEFAULT (unset)")
+            transports = fastdds_transports_setting()
             result["transport"] = f"node in its own process; {FASTDDS_TRANSPORTS_VARIABLE}={transports} in the publisher's"
             result["node_dds"] = node.fresh().get("DDS", "?")  # the node's own, from its diagnostics
             return result
@@ -521,7 +522,7 @@ def run_cross_process_benchmark(
         arrivals = Arrivals(("depth", "points"), clock=time.time)
         _subscribe_outputs(listener, arrivals)
         graph.start()
-        transport_setting = os.environ.get(FASTDDS_TRANSPORTS_VARIABLE, "DEFAULT (unset)")
+        transport_setting = fastdds_transports_setting()
         say(f"publisher in another process: {frames} frames {width}x{height} rgb8 at {rate_hz:g} Hz, "
             f"{publisher_reliability}; {FASTDDS_TRANSPORTS_VARIABLE}={transport_setting}")
         publisher = start_camera_publisher(graph.domain_id, width, height, rate_hz, frames, publisher_reliability)

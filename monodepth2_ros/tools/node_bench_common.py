@@ -34,6 +34,7 @@ import torch
 from monodepth2_ros.data.image_codec import rgb_to_image_fields
 from monodepth2_ros.model.checkpoint import CheckpointInfo, save_checkpoint
 from monodepth2_ros.model.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH
+from monodepth2_ros.ros.dds_profile import TRANSPORTS_VARIABLE
 from monodepth2_ros.model.networks import DepthNet, PoseNet
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "cdr_header_stamp_ns",
     "IN_PROCESS_TRANSPORT",
     "FASTDDS_TRANSPORTS_VARIABLE",
+    "fastdds_transports_setting",
     "use_fastdds_transports",
     "start_camera_publisher",
     "finish_camera_publisher",
@@ -80,7 +82,7 @@ _PUBLISHER_EXIT_S = 120.0
 IN_PROCESS_TRANSPORT = "in-process (publisher and node share one DDS participant: no transport)"
 # Fast DDS's builtin transports (DEFAULT: shared memory + UDP; LARGE_DATA: shared memory + TCP, for
 # large samples); read when a participant is made, so it must be set in each process before rclpy.init.
-FASTDDS_TRANSPORTS_VARIABLE = "FASTDDS_BUILTIN_TRANSPORTS"
+FASTDDS_TRANSPORTS_VARIABLE = TRANSPORTS_VARIABLE
 
 
 def write_random_checkpoint(
@@ -325,6 +327,11 @@ class Arrivals:
                 if remaining <= 0:
                     return None
                 self._condition.wait(remaining)
+
+
+def fastdds_transports_setting() -> str:
+    """This process's ``FASTDDS_BUILTIN_TRANSPORTS``, as the benchmarks report it."""
+    return os.environ.get(FASTDDS_TRANSPORTS_VARIABLE, "DEFAULT (unset)")
 
 
 @contextmanager

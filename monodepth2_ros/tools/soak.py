@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from monodepth2_ros.ros.dds_profile import TRANSPORTS_VARIABLE
 from monodepth2_ros.tools.child_process import stop_process
 from monodepth2_ros.tools.node_bench_common import FRAME_ID, bench_frames, write_random_checkpoint
 
@@ -44,7 +45,7 @@ __all__ = ["SoakSettings", "run_soak", "process_sample", "summarise", "main"]
 
 NAMESPACE = "/soak"
 SENT_TOPIC = "soak_sent"
-LARGE_DATA_ENV = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
+LARGE_DATA_ENV = {TRANSPORTS_VARIABLE: "LARGE_DATA"}
 DDS_CHOICES = ("large_data", "defaults")
 DEPTH_OUTPUTS = ("depth", "depth/colored", "points", "depth/camera_info")
 POSE_OUTPUTS = ("odom", "path")

@@ -78,6 +78,8 @@ def test_node_benchmark_with_the_node_in_its_own_process(tiny_checkpoint):
     expected = choose_dds_profile(os.environ).path
     if expected is not None:
         assert result["node_dds"].endswith(f"FASTDDS_DEFAULT_PROFILES_FILE={expected}")
+    else:  # configured here, or no room in /dev/shm: the node must not have taken it either
+        assert "fastdds_nodes.xml" not in result["node_dds"], result["node_dds"]
     assert result["depth_output"] == "120x40"
     assert result["node_latency_ms"]["n"] == 2 and result["node_processing_ms"]["p50"] > 0  # from its diagnostics
     stages = result["node_stage_p50_ms"]

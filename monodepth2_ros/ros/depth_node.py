@@ -428,6 +428,13 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
                     message = self._camera_info(K_out, out_size, camera_input, header)
                 with stage("publish"):
                     self._depth_info_pub.publish(message)
+            if want_points:  # before the colour map: robots act on the cloud, only viewers on the colours
+                with stage("cloud"):
+                    cloud = self._cloud(depth, K_out, prepared.rgb, out_size, params)
+                with stage("serialisation"):
+                    message = point_cloud_message(cloud, header, self._cloud_buffer)
+                with stage("publish"):
+                    self._points_pub.publish(message)
             colored_bgr: np.ndarray | None = None
             if want_colored or robot.colored_compressed:
                 with stage("colour map"):
@@ -437,13 +444,6 @@ class DepthNode(CameraNode[DepthNodeParameters, DepthEstimator]):
                     message = image_message_from_buffer(self._colored_buffer, *out_size, "bgr8", header)
                 with stage("publish"):
                     self._colored_pub.publish(message)
-            if want_points:
-                with stage("cloud"):
-                    cloud = self._cloud(depth, K_out, prepared.rgb, out_size, params)
-                with stage("serialisation"):
-                    message = point_cloud_message(cloud, header, self._cloud_buffer)
-                with stage("publish"):
-                    self._points_pub.publish(message)
             if robot.any:
                 with stage("robot outputs"):
                     self._robot_outputs.publish(robot, depth, depth_host, colored_bgr, K_out, header, params)

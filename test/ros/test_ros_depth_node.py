@@ -150,6 +150,25 @@ def test_cloud_max_range_and_unorganized_cloud_drop_far_points(graph, tiny_check
     assert np.linalg.norm(kept[0, :, :3], axis=-1).max() <= limit + 1e-4
 
 
+def test_depth_and_points_reach_subscribers_before_the_colour_map_runs(graph, tiny_checkpoint, make_image):
+    """Robots act on depth and the cloud; the colour view is only looked at, so it waits for them."""
+    node = depth_node(graph, tiny_checkpoint)
+    inboxes = graph.subscribe_outputs()
+    send_camera_info(graph, node, camera_info_msg(pinhole_K(HEIGHT, WIDTH), HEIGHT, WIDTH))
+    arrived_before_colour: dict[str, bool] = {}
+    colour = node._colour
+
+    def watching_colour(depth, params):
+        for topic in ("depth", "points"):  # published before this call, so they arrive while it waits
+            arrived_before_colour[topic] = wait_until(lambda t=topic: bool(inboxes[t].stamped(5)), timeout=5.0)
+        return colour(depth, params)
+
+    node._colour = watching_colour
+    graph.image_pub.publish(image_msg(_frame(make_image), sec=5))
+    inboxes["depth/colored"].wait_stamp(5)
+    assert arrived_before_colour == {"depth": True, "points": True}
+
+
 def _counting_estimator(
     checkpoint, delay_s: float = 0.0, python_work: bool = False
 ) -> tuple[DepthEstimator, list[float]]:

@@ -10,6 +10,12 @@ checked on 4x4 inputs. Images are RGB in [0, 1]; per-pixel error maps are (B, 1,
   auto-masking by the error of the unwarped sources (Eq. 5).
 * :func:`edge_aware_smoothness`: ``|dx d*| e^{-|dx I|} + |dy d*| e^{-|dy I|}`` on the
   mean-normalised disparity ``d* = d / mean(d)`` (Eq. 3).
+
+Not in the paper, and used only when a bag has odometry:
+
+* :func:`velocity_error`: ``| ||t|| - d |``, the weak velocity supervision of PackNet-SfM
+  (Guizilini et al., CVPR 2020, Sec. 3.3): the pose network's translation against the distance an
+  odometry measured, which fixes the scale to metres and the motion's length where parallax is weak.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ __all__ = [
     "combine_reprojection",
     "normalize_disparity",
     "edge_aware_smoothness",
+    "VELOCITY_WEIGHT",
+    "velocity_error",
 ]
 
 # SSIM stabilisers for a dynamic range of 1: (0.01 L)^2 and (0.03 L)^2, Wang et al. 2004.
@@ -41,6 +49,8 @@ SSIM_C2 = 0.03**2
 SSIM_WEIGHT = 0.85
 # Edge-aware smoothness weight lambda = 1e-3 (paper Sec. 4); divided by 2**scale per scale.
 SMOOTHNESS_WEIGHT = 1e-3
+# Weight of the velocity term: PackNet-SfM's published default (0.1).
+VELOCITY_WEIGHT = 0.1
 # Standard deviation of the noise added to the identity error to break ties with the reprojection
 # error (a static pixel that reprojects perfectly would otherwise be kept or masked arbitrarily).
 IDENTITY_TIE_BREAK = 1e-5
@@ -187,3 +197,17 @@ def edge_aware_smoothness(disparity: torch.Tensor, image: torch.Tensor) -> torch
     image_dx = (image[:, :, :, :-1] - image[:, :, :, 1:]).abs().mean(dim=1, keepdim=True)
     image_dy = (image[:, :, :-1, :] - image[:, :, 1:, :]).abs().mean(dim=1, keepdim=True)
     return (disp_dx * torch.exp(-image_dx)).mean() + (disp_dy * torch.exp(-image_dy)).mean()
+
+
+def velocity_error(T_source_target: torch.Tensor, distance_m: torch.Tensor) -> torch.Tensor:
+    """Mean ``| ||t|| - d |`` over the pairs whose odometry distance ``d`` is known (0-dim; 0 if none).
+
+    Args:
+        T_source_target: (B, S, 4, 4) predicted motions; ``||t||`` is the distance between the two
+            camera centres.
+        distance_m: (B, S) distances the odometry measured between the frames (NaN unknown).
+    """
+    translation = T_source_target[..., :3, 3].norm(dim=-1)
+    known = torch.isfinite(distance_m)
+    error = torch.where(known, (translation - torch.nan_to_num(distance_m)).abs(), torch.zeros_like(translation))
+    return error.sum() / known.sum().clamp(min=1)

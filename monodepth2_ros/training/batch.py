@@ -24,6 +24,8 @@ class Sample:
         stereo: (3, H, W) the stereo partner of frame 0, or None.
         T_stereo: (4, 4) float32 known transform from frame 0 into the stereo camera, or None.
         gt_depth: (1, H, W) float32 ground-truth depth in metres (NaN unknown), or None.
+        source_distance_m: (S,) float32 distance the odometry moved between frame 0 and each source
+            (NaN unknown), or None without an odometry topic.
         index: the sample's position in its dataset.
     """
 
@@ -36,6 +38,7 @@ class Sample:
     T_stereo: torch.Tensor | None
     gt_depth: torch.Tensor | None
     index: int
+    source_distance_m: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Batch:
         T_stereo: (B, 4, 4) ``T_stereo_target``, known from the calibration, or None.
         gt_depth: (B, 1, H, W) ground-truth depth in metres (NaN unknown), or None.
         index: (B,) int64 sample indices.
+        source_distance_m: (B, S) odometry distance between frame 0 and each source in metres (NaN
+            unknown), or None.
     """
 
     target: torch.Tensor
@@ -63,6 +68,7 @@ class Batch:
     T_stereo: torch.Tensor | None = None
     gt_depth: torch.Tensor | None = None
     index: torch.Tensor | None = None
+    source_distance_m: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -123,4 +129,5 @@ def collate_samples(samples: Sequence[Sample]) -> Batch:
         T_stereo=_stack_optional([s.T_stereo for s in samples], "T_stereo"),
         gt_depth=_stack_optional([s.gt_depth for s in samples], "gt_depth"),
         index=torch.tensor([s.index for s in samples], dtype=torch.int64),
+        source_distance_m=_stack_optional([s.source_distance_m for s in samples], "source_distance_m"),
     )

@@ -23,7 +23,7 @@ from monodepth2_ros.errors import ConfigError, MissingInputError
 from monodepth2_ros.model.constants import DEFAULT_HEIGHT, DEFAULT_WIDTH, NUM_SCALES
 from monodepth2_ros.model.encoder import RESNET_SPECS
 from monodepth2_ros.model.geometry import MAX_DEPTH, MIN_DEPTH
-from monodepth2_ros.model.losses import REPROJECTION_MODES, SMOOTHNESS_WEIGHT, SSIM_WEIGHT
+from monodepth2_ros.model.losses import REPROJECTION_MODES, SMOOTHNESS_WEIGHT, SSIM_WEIGHT, VELOCITY_WEIGHT
 
 __all__ = [
     "POSE_MODES",
@@ -88,7 +88,7 @@ class DataConfig:
     stride: int = 1  # frames between a target and its neighbours (frame_ids are multiplied by it)
     max_gap_factor: float = 2.5  # a stamp gap above this times the median period splits a sequence
     static_threshold: float = 0.01  # mean |I_t - I_s| (0..1) below which a pair counts as static
-    static_min_motion_m: float = 0.05  # with odometry: distance below which a pair is static
+    static_min_motion_m: float = 0.01  # with odometry: distance below which a pair is static (1 cm: a 10 Hz handheld moves 2-3)
     val_fraction: float = 0.1  # share of time blocks held out for validation
     split_block_s: float = 10.0  # length of the time blocks of the train/validation split
     stereo_max_offset_s: float = 0.01  # largest stamp offset of a left/right pair
@@ -184,9 +184,13 @@ class LossConfig:
     automask: bool = True
     reprojection: str = "min"  # one of REPROJECTION_MODES
     multiscale: str = "full_resolution"  # one of MULTISCALE_MODES
+    # With an odometry topic: PackNet-SfM's weak velocity supervision, |‖t‖ - odometry distance|
+    # per pair, which gives the pose network metres and keeps it from shrinking the motion (0: off).
+    velocity_weight: float = VELOCITY_WEIGHT
 
     def __post_init__(self) -> None:
         _check(1 <= self.scales <= NUM_SCALES, "loss.scales", self.scales, f"1 .. {NUM_SCALES}")
+        _check(self.velocity_weight >= 0.0, "loss.velocity_weight", self.velocity_weight, ">= 0")
         _check(0.0 < self.min_depth < self.max_depth, "loss.min_depth", self.min_depth, "0 < min_depth < max_depth")
         _check(0.0 <= self.ssim_weight <= 1.0, "loss.ssim_weight", self.ssim_weight, "0 .. 1")
         _check(self.smoothness_weight >= 0.0, "loss.smoothness_weight", self.smoothness_weight, ">= 0")

@@ -60,8 +60,11 @@ def prepare_data(
         cache = open_frame_cache(config.data, cache_root, build=False)
     split = select_samples(cache, config.data, config.model)
     stereo = config.model.uses_stereo
-    train = SnippetDataset(cache, split.train, config.augment, stereo=stereo, with_depth=False)
+    motion = config.loss.velocity_weight > 0.0
+    train = SnippetDataset(cache, split.train, config.augment, stereo=stereo, with_depth=False, with_motion=motion)
     val = None
     if len(split.val):
-        val = SnippetDataset(cache, split.val, None, stereo=stereo, with_depth=cache.depth is not None)
+        val = SnippetDataset(
+            cache, split.val, None, stereo=stereo, with_depth=cache.depth is not None, with_motion=motion
+        )
     return TrainingData(cache=cache, split=split, train=train, val=val)

@@ -41,6 +41,8 @@ class SnippetDataset(Dataset):
         augment: augmentation settings, or None for none (validation).
         stereo: add each target's stereo partner and its known transform.
         with_depth: add ground-truth depth (when the cache has it).
+        with_motion: add the odometry distance from the target to each source (when the cache has
+            odometry positions), for the loss's velocity supervision.
     """
 
     def __init__(
@@ -50,12 +52,14 @@ class SnippetDataset(Dataset):
         augment: AugmentConfig | None,
         stereo: bool = False,
         with_depth: bool = False,
+        with_motion: bool = False,
     ) -> None:
         self.cache = cache
         self.snippets = np.asarray(snippets, dtype=np.int64)
         self.augment = augment
         self.stereo = stereo
         self.with_depth = with_depth and cache.depth is not None
+        self.with_motion = with_motion and cache.positions is not None
         # A sample's flip and jitter depend only on (seed, epoch, index), never on what ran before:
         # a run resumed from a checkpoint augments exactly as the uninterrupted run would have.
         self.augmentation_seed = 0
@@ -79,6 +83,11 @@ class SnippetDataset(Dataset):
         depth = None
         if self.with_depth:
             depth = torch.from_numpy(np.array(self.cache.depth[target_index], dtype=np.float32)).unsqueeze(0)
+        distance = None
+        if self.with_motion:  # a mirror image moves as far, so the flip below leaves it alone
+            positions = self.cache.positions
+            moved = np.linalg.norm(positions[frames[1:]] - positions[target_index], axis=1)
+            distance = torch.from_numpy(moved.astype(np.float32))
         K_normalized = self.cache.K_normalized[target_index]
         flipped = False
         augmented = images
@@ -107,6 +116,7 @@ class SnippetDataset(Dataset):
             T_stereo=T_stereo,
             gt_depth=depth,
             index=int(index),
+            source_distance_m=distance,
         )
 
 

@@ -7,7 +7,9 @@ auto-masked by the error of the unwarped sources, is averaged. In the paper's
 ``full_resolution`` mode every scale's disparity is first upsampled to the input size; in the
 ``per_scale`` mode images and intrinsics are downsampled to the disparity instead. Each scale
 adds ``smoothness_weight / 2**s`` times the edge-aware smoothness of its mean-normalised
-disparity against the target at that scale; the total is the mean over scales.
+disparity against the target at that scale; the total is the mean over scales. With an odometry
+topic (``batch.source_distance_m``) the total adds ``velocity_weight`` times the velocity error of
+the temporal motions (:func:`~monodepth2_ros.model.losses.velocity_error`, not in the paper).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from monodepth2_ros.model.losses import (
     edge_aware_smoothness,
     normalize_disparity,
     photometric_error,
+    velocity_error,
 )
 from monodepth2_ros.training.batch import Batch
 from monodepth2_ros.training.config import LossConfig
@@ -53,6 +56,7 @@ class LossTerms:
         automask_fraction: share of scale-0 pixels kept by auto-masking (1 without it).
         disparity: (B, 1, H, W) scale-0 sigmoid disparity (detached).
         automask: (B, 1, H, W) scale-0 auto-mask, 1 = learned from (detached).
+        velocity: the velocity error before weighting (detached), or None without odometry.
     """
 
     total: torch.Tensor
@@ -61,16 +65,20 @@ class LossTerms:
     automask_fraction: torch.Tensor
     disparity: torch.Tensor
     automask: torch.Tensor
+    velocity: torch.Tensor | None = None
 
     def log_values(self) -> dict[str, float]:
         """Flat ``name -> float`` for the metrics log (one host sync for all values)."""
+        extra = [] if self.velocity is None else [self.velocity]
         values = torch.stack(
-            [self.total.detach(), self.automask_fraction, *self.photometric, *self.smoothness]
+            [self.total.detach(), self.automask_fraction, *self.photometric, *self.smoothness, *extra]
         ).float().cpu().tolist()
         scales = len(self.photometric)
         out = {"loss": values[0], "automask_fraction": values[1]}
         out.update({f"photometric/scale{s}": values[2 + s] for s in range(scales)})
         out.update({f"smoothness/scale{s}": values[2 + scales + s] for s in range(scales)})
+        if self.velocity is not None:
+            out["velocity_m"] = values[-1]
         return out
 
 
@@ -194,13 +202,20 @@ def losses_from_predictions(predictions: Predictions, batch: Batch, config: Loss
             totals.append(photo + config.smoothness_weight * smooth / (2**scale))
             photometric.append(photo.detach())
             smoothness.append(smooth.detach())
+        total = torch.stack(totals).mean()
+        velocity = None
+        if config.velocity_weight > 0 and batch.source_distance_m is not None and predictions.T_source_target is not None:
+            velocity = velocity_error(predictions.T_source_target.float(), batch.source_distance_m.float())
+            total = total + config.velocity_weight * velocity
+            velocity = velocity.detach()
         return LossTerms(
-            total=torch.stack(totals).mean(),
+            total=total,
             photometric=tuple(photometric),
             smoothness=tuple(smoothness),
             automask_fraction=first.automask.mean().detach(),  # type: ignore[union-attr]
             disparity=predictions.disparities[0].detach().float(),
             automask=first.automask.detach(),  # type: ignore[union-attr]
+            velocity=velocity,
         )
 
 

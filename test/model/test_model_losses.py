@@ -14,6 +14,7 @@ from monodepth2_ros.model.losses import (
     normalize_disparity,
     photometric_error,
     ssim_dissimilarity,
+    velocity_error,
 )
 
 
@@ -135,3 +136,30 @@ def test_normalized_disparity_is_invariant_to_the_depth_scale():
     scaled = edge_aware_smoothness(normalize_disparity(disparity * 7.0), image)
     assert float(loss) == pytest.approx(float(scaled), rel=1e-5)
     assert torch.allclose(normalize_disparity(disparity).mean(dim=(2, 3)), torch.ones(2, 1), atol=1e-5)
+
+
+def _motions(translations) -> torch.Tensor:
+    """(1, S, 4, 4) identity rotations with the given (S, 3) translations."""
+    T = torch.eye(4).repeat(1, len(translations), 1, 1)
+    T[0, :, :3, 3] = torch.tensor(translations, dtype=torch.float32)
+    return T
+
+
+def test_velocity_error_compares_the_translation_length_with_the_odometry_distance():
+    T = _motions([[0.3, 0.0, 0.4], [0.0, -0.1, 0.0]])  # lengths 0.5 and 0.1 m
+    assert float(velocity_error(T, torch.tensor([[0.5, 0.1]]))) == pytest.approx(0.0, abs=1e-6)
+    assert float(velocity_error(T, torch.tensor([[0.2, 0.3]]))) == pytest.approx((0.3 + 0.2) / 2)
+
+
+def test_velocity_error_skips_unknown_distances_and_is_zero_without_any():
+    T = _motions([[0.0, 0.0, 1.0], [0.0, 0.0, 5.0]])
+    assert float(velocity_error(T, torch.tensor([[0.5, float("nan")]]))) == pytest.approx(0.5)
+    assert float(velocity_error(T, torch.full((1, 2), float("nan")))) == 0.0
+
+
+def test_velocity_error_pulls_a_short_translation_towards_the_odometry_distance():
+    translation = torch.tensor([0.0, 0.0, 0.2], requires_grad=True)  # the network's: too short
+    T = torch.eye(4).clone()
+    T[:3, 3] = translation
+    velocity_error(T[None, None], torch.tensor([[1.0]])).backward()
+    assert translation.grad[2] < 0  # descending the gradient lengthens it

@@ -67,6 +67,23 @@ def test_samples_never_span_two_bags(tmp_path, image_bag_writer, textured):
     assert split.train[:, 0].tolist() == [1, 4]
 
 
+def test_samples_carry_the_odometry_distance_to_each_source_flipped_or_not(synthetic_bag, tmp_path):
+    config = _config(synthetic_bag, odometry_topic="/ground_truth/odom")
+    cache = open_frame_cache(config, tmp_path)
+    snippets = np.array([[4, 3, 6]])
+    expected = [np.linalg.norm(cache.positions[s] - cache.positions[4]) for s in (3, 6)]
+    flip = AugmentConfig(flip_probability=1.0, jitter_probability=0.0)
+    for sample in (SnippetDataset(cache, snippets, NO_AUGMENT, with_motion=True)[0],
+                   SnippetDataset(cache, snippets, flip, with_motion=True)[0]):
+        np.testing.assert_allclose(sample.source_distance_m.numpy(), expected, rtol=1e-6)
+    assert expected[1] > 1.5 * expected[0] > 0  # two frames ahead is farther than one behind
+    assert SnippetDataset(cache, snippets, NO_AUGMENT)[0].source_distance_m is None
+    without_odometry = open_frame_cache(_config(synthetic_bag), tmp_path / "plain")
+    assert SnippetDataset(without_odometry, snippets, NO_AUGMENT, with_motion=True)[0].source_distance_m is None
+    batch = collate_samples([SnippetDataset(cache, snippets, NO_AUGMENT, with_motion=True)[0]] * 2)
+    assert batch.source_distance_m.shape == (2, 2)
+
+
 def test_flip_mirrors_images_and_intrinsics(synthetic_bag, tmp_path):
     cache = open_frame_cache(_config(synthetic_bag), tmp_path)
     snippets = np.array([[1, 0, 2]])

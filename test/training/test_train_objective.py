@@ -239,3 +239,24 @@ def test_non_finite_predictions_give_a_nan_total_even_where_automasking_would_hi
     batch = _batch()
     poisoned = Batch(**{**batch.__dict__, "target_aug": torch.full_like(batch.target_aug, float("nan"))})
     assert math.isnan(compute_losses(model, poisoned, LossConfig()).total.item())
+
+
+def test_odometry_distances_add_the_weighted_velocity_error_to_the_loss():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig())
+    batch = _batch()
+    distances = replace(batch, source_distance_m=torch.tensor([[0.7, float("nan")]]))
+    torch.manual_seed(1)  # the automask's tie-break noise: the same draw for each call
+    plain = compute_losses(model, batch, LossConfig())
+    torch.manual_seed(1)
+    supervised = compute_losses(model, distances, LossConfig(velocity_weight=0.5))
+    torch.manual_seed(1)
+    switched_off = compute_losses(model, distances, LossConfig(velocity_weight=0.0))
+
+    assert plain.velocity is None and switched_off.velocity is None and "velocity_m" not in plain.log_values()
+    with torch.no_grad():
+        translation = model(batch.target_aug, batch.sources_aug).T_source_target[0, 0, :3, 3].norm()
+    assert float(supervised.velocity) == pytest.approx(abs(float(translation) - 0.7), rel=1e-4)
+    assert supervised.total.item() == pytest.approx(plain.total.item() + 0.5 * float(supervised.velocity), rel=1e-5)
+    assert switched_off.total.item() == pytest.approx(plain.total.item(), rel=1e-6)
+    assert supervised.log_values()["velocity_m"] == pytest.approx(float(supervised.velocity))

@@ -3,7 +3,7 @@
 #
 #   scripts/train_default_model.sh [--size WxH] [--drives N] [--frames N] [--epochs N] [--minutes N]
 #       [--init CHECKPOINT|default|none] [--device D] [--jobs N] [--batch-size N] [--data DIR] [--runs DIR]
-#       [--name NAME] [--table-drives N] [--table-frames N]
+#       [--name NAME] [--table-drives N] [--table-frames N] [--odometry TOPIC|none]
 #
 # Four steps, each of which resumes: run the same command again after an interruption (or with a
 # larger --epochs to train longer) and it carries on where it stopped.
@@ -45,6 +45,7 @@ DATA=data/default_model
 RUNS=runs
 NAME=""
 BATCH=12
+ODOMETRY=/ground_truth/odom  # the drives' odometry: velocity supervision of the pose network (none: off)
 TABLE_DRIVES=2     # held-back drives per family in the generalisation table
 TABLE_FRAMES=20
 
@@ -65,6 +66,7 @@ while [[ $# -gt 0 ]]; do
     --batch-size) BATCH=$2; shift 2 ;;
     --table-drives) TABLE_DRIVES=$2; shift 2 ;;
     --table-frames) TABLE_FRAMES=$2; shift 2 ;;
+    --odometry) ODOMETRY=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
@@ -78,6 +80,8 @@ START=()
 if [[ $INIT != none ]]; then START=(--init "$INIT" --set finetune.enabled=false); fi
 BUDGET=()
 if [[ -n $MINUTES ]]; then BUDGET=(--minutes "$MINUTES"); fi
+MOTION=()
+if [[ $ODOMETRY != none ]]; then MOTION=(--odometry-topic "$ODOMETRY"); fi
 PYTHON=${PYTHON:-python3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$DATA" "$RUNS"
@@ -94,7 +98,7 @@ echo "== 2/4 training ${#BAGS[@]} drives -> $RUN (on $DEVICE, $EPOCHS epochs)"
 # bf16 autocast on the CPU and on GPUs that have it (no loss scaling needed); the recipe of the previous model.
 "$PYTHON" -m monodepth2_ros train --bag "${BAGS[@]}" --depth-topic /ground_truth/depth \
   --height "$HEIGHT" --width "$WIDTH" --batch-size "$BATCH" --epochs "$EPOCHS" --precision bf16 \
-  --compile loss --num-workers 1 --checkpoint-interval 300 --device "$DEVICE" "${START[@]}" "${BUDGET[@]}" \
+  --compile loss --num-workers 1 --checkpoint-interval 300 --device "$DEVICE" "${START[@]}" "${BUDGET[@]}" "${MOTION[@]}" \
   --set data.split_block_s=3 --set runtime.max_val_batches=20 --out "$RUN"
 
 echo "== 3/4 bundling $RUN/best -> monodepth2_ros/weights/$NAME"

@@ -164,6 +164,27 @@ def test_a_time_budget_ends_the_run_cleanly_with_best_written(slow_drive, tmp_pa
     assert "best/ holds the start model" in out and (run_dir / "report" / "report.json").is_file()
 
 
+def test_odometry_supervises_the_motion_and_lifts_the_pull_towards_the_start_model(slow_drive, tmp_path):
+    from monodepth2_ros.training.config import apply_overrides, load_config
+    from monodepth2_ros.training.finetune_plan import FINETUNE_LR, ODOMETRY_FINETUNE_LR, plan_finetune
+
+    base = apply_overrides(load_config(), {"data.bags": [str(slow_drive)], "data.height": HEIGHT, "data.width": WIDTH,
+                                           "model.init": str(bundled_weights_dir())})
+    given = {"data.height", "data.width"}
+    with_odometry = apply_overrides(base, {"data.odometry_topic": "/ground_truth/odom"})
+    config, plan = plan_finetune(with_odometry, given, tmp_path / "cache")
+    assert (config.finetune.anchor_weight, config.finetune.drift_weight) == (0.0, 0.0)
+    assert config.optim.lr == ODOMETRY_FINETUNE_LR and config.loss.velocity_weight > 0
+    assert any(r.startswith("finetune.anchor_weight=0.0: /ground_truth/odom measures") for r in plan.reasons)
+
+    kept, _ = plan_finetune(with_odometry, given | {"finetune.anchor_weight"}, tmp_path / "cache")
+    assert kept.finetune.anchor_weight == base.finetune.anchor_weight > 0  # given by the user: left alone
+    without, _ = plan_finetune(base, given, tmp_path / "cache")
+    assert without.optim.lr == FINETUNE_LR and without.finetune.anchor_weight == base.finetune.anchor_weight
+    switched_off = apply_overrides(with_odometry, {"loss.velocity_weight": 0.0})
+    assert plan_finetune(switched_off, given, tmp_path / "cache")[0].finetune.drift_weight == base.finetune.drift_weight
+
+
 @pytest.fixture(scope="module")
 def guarded_trainer(slow_drive, module_tmp_path):
     """A FinetuneTrainer on the slow drive (nothing trained): for the selection logic."""

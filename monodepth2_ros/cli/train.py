@@ -91,7 +91,11 @@ def register(subparsers) -> None:
     topics.add_argument("--camera-info-topic")
     topics.add_argument("--right-image-topic", help="stereo partner (with --stereo mono+stereo or stereo)")
     topics.add_argument("--depth-topic", help="ground-truth depth: validation reports abs_rel etc.")
-    topics.add_argument("--odometry-topic", help="nav_msgs/Odometry: detect static frames by distance")
+    topics.add_argument(
+        "--odometry-topic",
+        help="nav_msgs/Odometry (wheels, VIO, GNSS): static frames by distance, and each pair's distance "
+        "supervises the pose network (metric depth, no shrinking motion; loss.velocity_weight)",
+    )
     common = parser.add_argument_group("common settings")
     common.add_argument("--minutes", type=float, help="time budget: stop cleanly (best/ written) after this long")
     common.add_argument("--epochs", type=int)

@@ -45,7 +45,7 @@ DATA=data/default_model
 RUNS=runs
 NAME=""
 BATCH=12
-ODOMETRY=/ground_truth/odom  # the drives' odometry: velocity supervision of the pose network (none: off)
+ODOMETRY=none     # /ground_truth/odom: the drives' odometry supervises the pose network's translation (velocity)
 TABLE_DRIVES=2     # held-back drives per family in the generalisation table
 TABLE_FRAMES=20
 

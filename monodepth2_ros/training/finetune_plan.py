@@ -11,11 +11,7 @@ the bag, and each choice comes with the reason printed to the user:
   photometric loss cannot tell depths apart, so the neighbours are taken further apart;
 * **validation split**: held-back time blocks sized to the bag, so a 30 s bag has one too;
 * **schedule**: a learning rate a fifth of the from-scratch one, a short warm-up, and a limit on
-  epochs that early stopping and ``--minutes`` usually cut earlier;
-* **with odometry** (``--odometry-topic``): the measured distances supervise the pose network's
-  translation (``loss.velocity_weight``), so the motion cannot shrink and depth cannot drift to
-  explain it; the pull towards the start model's depth is then dropped and the paper's rate used,
-  so a new kind of scene is learned rather than protected against.
+  epochs that early stopping and ``--minutes`` usually cut earlier.
 
 Bad input is found here, before anything is trained: frames without a camera_info, too few
 frames for the chosen stride, a camera that never moves (:class:`InsufficientDataError`).
@@ -41,7 +37,6 @@ from monodepth2_ros.training.samples import segment_ids, snippet_indices, snippe
 __all__ = [
     "FinetunePlan",
     "FINETUNE_LR",
-    "ODOMETRY_FINETUNE_LR",
     "FINETUNE_EPOCHS",
     "TARGET_FLOW_FRACTION",
     "MAX_AUTO_STRIDE",
@@ -56,8 +51,6 @@ __all__ = [
 
 # A fifth of the paper's from-scratch rate: the start model is already in a good basin.
 FINETUNE_LR = 2e-5
-# With odometry the paper's rate: the velocity term keeps the motion, and with it depth, from degenerating.
-ODOMETRY_FINETUNE_LR = 1e-4
 # An upper limit; early stopping and --minutes usually end a fine-tune before it.
 FINETUNE_EPOCHS = 10
 # Mean optical flow between a target and its neighbours, as a share of the image width, that
@@ -232,16 +225,7 @@ def plan_finetune(
         reason = f"camera {camera_width}x{camera_height} (aspect {aspect:.2f}), start model {pixels} pixels"
         plan.choose("data.height", height, reason)
         plan.choose("data.width", width, reason)
-    topic = config.data.odometry_topic
-    if topic is not None and config.loss.velocity_weight > 0.0:
-        reason = (f"{topic} measures each pair's distance (velocity supervision), which holds the motion "
-                  "and depth's scale where the start model's depth had to")
-        for key in ("finetune.anchor_weight", "finetune.drift_weight"):
-            if key not in explicit:
-                plan.choose(key, 0.0, reason)
-        if "optim.lr" not in explicit:
-            plan.choose("optim.lr", ODOMETRY_FINETUNE_LR, f"the from-scratch rate after a linear warm-up: {reason}")
-    elif "optim.lr" not in explicit:
+    if "optim.lr" not in explicit:
         plan.choose("optim.lr", FINETUNE_LR, "a fifth of the from-scratch rate, after a linear warm-up")
     if "optim.epochs" not in explicit:
         plan.choose("optim.epochs", FINETUNE_EPOCHS, "an upper limit: early stopping on validation ends sooner")

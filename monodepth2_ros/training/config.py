@@ -88,7 +88,7 @@ class DataConfig:
     stride: int = 1  # frames between a target and its neighbours (frame_ids are multiplied by it)
     max_gap_factor: float = 2.5  # a stamp gap above this times the median period splits a sequence
     static_threshold: float = 0.01  # mean |I_t - I_s| (0..1) below which a pair counts as static
-    static_min_motion_m: float = 0.01  # with odometry: distance below which a pair is static (1 cm: a 10 Hz handheld moves 2-3)
+    static_min_motion_m: float = 0.01  # with odometry: below this a pair is static (a 10 Hz handheld moves 2-3 cm)
     val_fraction: float = 0.1  # share of time blocks held out for validation
     split_block_s: float = 10.0  # length of the time blocks of the train/validation split
     stereo_max_offset_s: float = 0.01  # largest stamp offset of a left/right pair

@@ -204,8 +204,9 @@ def losses_from_predictions(predictions: Predictions, batch: Batch, config: Loss
             smoothness.append(smooth.detach())
         total = torch.stack(totals).mean()
         velocity = None
-        if config.velocity_weight > 0 and batch.source_distance_m is not None and predictions.T_source_target is not None:
-            velocity = velocity_error(predictions.T_source_target.float(), batch.source_distance_m.float())
+        distance, motion = batch.source_distance_m, predictions.T_source_target
+        if config.velocity_weight > 0 and distance is not None and motion is not None:
+            velocity = velocity_error(motion.float(), distance.float())
             total = total + config.velocity_weight * velocity
             velocity = velocity.detach()
         return LossTerms(

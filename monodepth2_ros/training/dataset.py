@@ -16,6 +16,7 @@ from monodepth2_ros.training.augment import apply_color_jitter, flip_normalized_
 from monodepth2_ros.training.batch import Sample, collate_samples
 from monodepth2_ros.training.config import AugmentConfig
 from monodepth2_ros.training.frame_cache import FrameCache
+from monodepth2_ros.training.samples import odometry_motion
 
 __all__ = ["SnippetDataset", "ResumableSampler", "make_loader", "usable_workers", "batches_per_epoch", "stereo_transform"]
 
@@ -59,7 +60,12 @@ class SnippetDataset(Dataset):
         self.augment = augment
         self.stereo = stereo
         self.with_depth = with_depth and cache.depth is not None
-        self.with_motion = with_motion and cache.positions is not None
+        # (M, S) odometry distance from each target to its sources, once for all epochs (or None).
+        self.source_distance_m: np.ndarray | None = None
+        if with_motion and cache.positions is not None:
+            targets, sources = self.snippets[:, :1], self.snippets[:, 1:]
+            pairs = np.stack(np.broadcast_arrays(targets, sources), axis=-1).reshape(-1, 2)
+            self.source_distance_m = odometry_motion(cache.positions, pairs).reshape(sources.shape).astype(np.float32)
         # A sample's flip and jitter depend only on (seed, epoch, index), never on what ran before:
         # a run resumed from a checkpoint augments exactly as the uninterrupted run would have.
         self.augmentation_seed = 0
@@ -84,10 +90,8 @@ class SnippetDataset(Dataset):
         if self.with_depth:
             depth = torch.from_numpy(np.array(self.cache.depth[target_index], dtype=np.float32)).unsqueeze(0)
         distance = None
-        if self.with_motion:  # a mirror image moves as far, so the flip below leaves it alone
-            positions = self.cache.positions
-            moved = np.linalg.norm(positions[frames[1:]] - positions[target_index], axis=1)
-            distance = torch.from_numpy(moved.astype(np.float32))
+        if self.source_distance_m is not None:  # a mirror image moves as far: the flip leaves it alone
+            distance = torch.from_numpy(self.source_distance_m[index].copy())
         K_normalized = self.cache.K_normalized[target_index]
         flipped = False
         augmented = images

@@ -21,10 +21,14 @@ With ``--node-process`` the node runs in a process of its own (``python -m
 monodepth2_ros.ros.depth_node``), as on a robot: the images and outputs then cross process
 boundaries through DDS (the node subscribes reliably, so no image is lost in transport), and what
 happens inside the node (its processing latency, drops, per-stage times) is read from its
-``/diagnostics``.
+``/diagnostics``. ``--transport-floor`` then replaces the node with
+:mod:`~monodepth2_ros.tools.output_echo`, which answers each image at once with ready-made outputs
+of the same sizes, and times that round trip the same way: what moving the messages between the
+processes costs with no computation at all.
 
     python -m monodepth2_ros.tools.depth_node_bench --random-weights --frames 200
     python -m monodepth2_ros.tools.depth_node_bench --weights ~/models/mono_640x192 --device cuda --json bench.json
+    python -m monodepth2_ros.tools.depth_node_bench --random-weights --node-process --transport-floor
     python -m monodepth2_ros.tools.depth_node_bench --random-weights --cross-process --rate 5 --frames 50 \
         --publisher-reliability best_effort --transports LARGE_DATA
 """
@@ -44,6 +48,7 @@ import numpy as np
 
 from monodepth2_ros.data.stamps import stamp_to_ns
 from monodepth2_ros.inference.estimators import DepthEstimator, InferenceConfig
+from monodepth2_ros.ros.dds_profile import describe_dds_setting
 from monodepth2_ros.tools.child_process import stop_process
 from monodepth2_ros.tools.node_bench_common import (
     FASTDDS_TRANSPORTS_VARIABLE,
@@ -224,6 +229,57 @@ def _start_node_process(
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def _start_echo_process(size: tuple[int, int], domain_id: int) -> subprocess.Popen:
+    """:mod:`~monodepth2_ros.tools.output_echo` answering with (height, width) outputs."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id))
+    command = [sys.executable, "-m", "monodepth2_ros.tools.output_echo", "--height", str(size[0]), "--width", str(size[1])]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _first_answer(driver: _Driver, process: subprocess.Popen, what: str, index: int = 0) -> None:
+    """Publish frame ``index`` (not used before) until ``process`` answers it with depth and points
+    (it loads, then matches)."""
+    deadline = time.perf_counter() + _REMOTE_START_S
+    while True:
+        if process.poll() is not None:
+            error = process.stderr.read().decode(errors="replace").strip().splitlines()
+            raise RuntimeError(f"the {what} process ended: {error[-1] if error else process.returncode}")
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"the {what} process gave no output within {_REMOTE_START_S:.0f} s")
+        key, _ = driver.publish(index)
+        if driver.wait_done(key, 1.0) is not None:
+            return
+
+
+def _transport_floor(
+    driver: _Driver, rgb_frames: list[np.ndarray], weights: str | Path, config: InferenceConfig,
+    frames: int, warmup: int, first_index: int, domain_id: int, say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The node's round trip with the node replaced by an echo of ready-made outputs (no computation).
+
+    The bare model runs after each answer, as in :func:`_measure`, so both round trips see the same
+    machine between frames.
+    """
+    size = (driver.depth_size[1], driver.depth_size[0])
+    say(f"transport floor: an echo process answers with {size[1]}x{size[0]} outputs")
+    process = _start_echo_process(size, domain_id)
+    try:
+        _first_answer(driver, process, "output echo", first_index - 1)
+        estimator = DepthEstimator(weights, config)
+        latencies = []
+        for index in range(first_index, first_index + warmup + frames):
+            key, sent = driver.publish(index)
+            done = driver.wait_done(key, _FRAME_TIMEOUT_S)
+            if done is None:
+                raise RuntimeError(f"no echo of depth + points for frame {index} within {_FRAME_TIMEOUT_S} s")
+            if index >= first_index + warmup:
+                latencies.append(done - sent)
+            estimator.estimate(rgb_frames[index % len(rgb_frames)])
+        return latency_summary_ms(latencies)
+    finally:
+        stop_process(process, _REMOTE_STOP_S)
+
+
 def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
@@ -265,6 +321,7 @@ def run_node_benchmark(
     backend: str = "eager",
     node_process: bool = False,
     output_size: str = "input",
+    transport_floor: bool = False,
 ) -> dict[str, Any]:
     """Benchmark the depth node end to end and the bare model on the same frames.
 
@@ -280,6 +337,8 @@ def run_node_benchmark(
         node_process: run the node in a process of its own (as on a robot) instead of in this one.
         output_size: the node's ``output_size`` (input: outputs at the camera's size; network: at
             the network's, the cheaper set-up for a small CPU).
+        transport_floor: with ``node_process``, also time the round trip through an echo of
+            ready-made outputs of the same sizes (``transport_floor_ms``; see the module docstring).
     Returns:
         A JSON-ready dict: ``node_latency_ms`` and ``model_latency_ms`` (p50, p95, mean, n),
         ``flood_output_rate_hz``, ``sustained_rate_hz`` (highest probed input rate served with no
@@ -298,9 +357,11 @@ def run_node_benchmark(
     images = bgr8_images(rgb_frames)
     camera_info = camera_info_message(default_intrinsics(height, width), height, width, Header(frame_id=FRAME_ID))
 
+    if transport_floor and not node_process:
+        raise ValueError("the transport floor is measured between processes: it needs node_process")
     if node_process:
         return _run_remote(weights, rgb_frames, images, camera_info, frames, width, height, device, precision,
-                           probe_s, threads, warmup, say, backend, output_size)
+                           probe_s, threads, warmup, say, backend, output_size, transport_floor)
     with bench_graph(threads) as graph:
         overrides = [
             Parameter("weights", value=str(weights)),
@@ -339,6 +400,7 @@ def _run_remote(
     say: Callable[[str], None],
     backend: str,
     output_size: str,
+    transport_floor: bool = False,
 ) -> dict[str, Any]:
     """:func:`run_node_benchmark` with the node in a child process."""
     import rclpy
@@ -352,26 +414,22 @@ def _run_remote(
         node = _RemoteNode(driver.node, process, driver.arrivals, _REMOTE_NAME, backend)
         graph.start()
         try:
-            deadline = time.perf_counter() + _REMOTE_START_S
-            first = None
-            while first is None:  # the node loads its network, then answers the first frame
-                if process.poll() is not None:
-                    error = process.stderr.read().decode(errors="replace").strip().splitlines()
-                    raise RuntimeError(f"the depth node process ended: {error[-1] if error else process.returncode}")
-                if time.perf_counter() > deadline:
-                    raise RuntimeError(f"the depth node process gave no output within {_REMOTE_START_S:.0f} s")
-                key, _ = driver.publish(0)
-                first = driver.wait_done(key, 1.0)
+            _first_answer(driver, process, "depth node")  # it loads its network, then answers
             config = InferenceConfig(device=device, precision=precision, backend=backend)
             result = _measure(node, driver, rgb_frames, weights, frames, warmup, width, height, config, probe_s, say, 1)
             result["node_process"] = "separate"
             result["output_size"] = output_size
-            transports = fastdds_transports_setting()
-            result["transport"] = f"node in its own process; {FASTDDS_TRANSPORTS_VARIABLE}={transports} in the publisher's"
+            # the publisher's Fast DDS set-up: a profiles file (a larger segment) changes the image's way in
+            result["transport"] = f"node in its own process; the publisher's: {describe_dds_setting()}"
             result["node_dds"] = node.fresh().get("DDS", "?")  # the node's own, from its diagnostics
-            return result
         finally:
             node.stop()
+        if transport_floor:
+            floor = _transport_floor(driver, rgb_frames, weights, config, frames, warmup, 1_000_000,
+                                     graph.context.get_domain_id(), say)
+            result["transport_floor_ms"] = floor
+            result["transport_floor_share_of_node_p50"] = floor["p50"] / result["node_latency_ms"]["p50"]
+        return result
 
 
 def _measure(
@@ -613,10 +671,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-process", action="store_true", help="run the node in a process of its own, as on a robot")
     parser.add_argument("--output-size", choices=("input", "network"), default="input",
                         help="the node's output_size: outputs at the camera's size (default) or the network's")
+    parser.add_argument("--transport-floor", action="store_true",
+                        help="with --node-process: also time an echo of ready-made outputs (no computation)")
     add_run_arguments(parser, _WARMUP_FRAMES)
     options = parser.parse_args(argv)
     if options.cross_process and options.node_process:
         parser.error("--cross-process and --node-process are two different set-ups: choose one")
+    if options.transport_floor and not options.node_process:
+        parser.error("--transport-floor is measured between processes: add --node-process")
     with weights_or_random(options.weights, "monodepth2_bench_") as weights:
         if options.cross_process:
             result = run_cross_process_benchmark(
@@ -626,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = run_node_benchmark(
                 weights, probe_s=options.probe_seconds, backend=options.backend, node_process=options.node_process,
-                output_size=options.output_size, **run_arguments(options),
+                output_size=options.output_size, transport_floor=options.transport_floor, **run_arguments(options),
             )
     print_result(result, options.json)
     return 0

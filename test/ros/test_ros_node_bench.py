@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 
-from monodepth2_ros.ros.dds_profile import choose_dds_profile
+import numpy as np
+import pytest
+
+from monodepth2_ros.ros.dds_profile import choose_dds_profile, describe_dds_setting
 from monodepth2_ros.tools.depth_node_bench import main
 
 
@@ -72,7 +75,7 @@ def test_node_benchmark_with_the_node_in_its_own_process(tiny_checkpoint):
 
     result = run_node_benchmark(tiny_checkpoint, frames=2, width=120, height=40, probe_s=0.3, warmup=1, threads=1, node_process=True)
     assert result["node_process"] == "separate" and result["network"] == "96x64 ResNet-18"
-    assert result["transport"].startswith("node in its own process; FASTDDS_BUILTIN_TRANSPORTS=")
+    assert result["transport"] == f"node in its own process; the publisher's: {describe_dds_setting()}"
     # the node's process took the nodes' Fast DDS profile (unless this environment configures Fast DDS),
     # and its outputs still reached this process, on Fast DDS's defaults
     expected = choose_dds_profile(os.environ).path
@@ -84,3 +87,55 @@ def test_node_benchmark_with_the_node_in_its_own_process(tiny_checkpoint):
     assert result["node_latency_ms"]["n"] == 2 and result["node_processing_ms"]["p50"] > 0  # from its diagnostics
     stages = result["node_stage_p50_ms"]
     assert list(stages) == list(DEPTH_STAGES) and stages["network"] > 0 and stages["cloud"] > 0
+
+
+def test_the_output_echo_answers_each_image_with_ready_made_outputs_of_its_size(graph):
+    from monodepth2_ros.tools.output_echo import OutputEcho
+    from ros_harness import cloud_array, depth_array, image_msg, wait_until
+
+    echo = graph.add(OutputEcho(6, 10, context=graph.context, namespace=graph.namespace))
+    inboxes = graph.subscribe_outputs()
+    assert wait_until(lambda: graph.image_pub.get_subscription_count() > 0)
+    rgb = np.zeros((40, 120, 3), np.uint8)  # any image: the echo does not look at it
+    for sec in (7, 8):
+        graph.image_pub.publish(image_msg(rgb, sec))
+        depth = inboxes["depth"].wait_stamp(sec)
+        points = inboxes["points"].wait_stamp(sec)
+        colored = inboxes["depth/colored"].wait_stamp(sec)
+        assert (depth.encoding, depth.height, depth.width) == ("32FC1", 6, 10)
+        assert np.all(depth_array(depth) == 1.0)
+        assert (points.height, points.width, points.point_step) == (6, 10, 16)
+        assert np.all(cloud_array(points)[..., 2] == 1.0)
+        assert (colored.encoding, colored.height, colored.width) == ("bgr8", 6, 10)
+    assert echo.answered == 2
+    assert inboxes["depth/camera_info"].stamped(7) == []  # only what the benchmark waits for and views
+
+
+def test_the_output_echo_refuses_an_empty_size():
+    from monodepth2_ros.tools.output_echo import main as echo_main
+
+    with pytest.raises(SystemExit) as raised:
+        echo_main(["--width", "0", "--height", "375"])
+    assert raised.value.code == 2
+
+
+def test_the_transport_floor_is_timed_through_an_echo_process_at_the_nodes_output_size(tiny_checkpoint):
+    from monodepth2_ros.tools.depth_node_bench import run_node_benchmark
+
+    result = run_node_benchmark(tiny_checkpoint, frames=3, width=120, height=40, probe_s=0.3, warmup=1, threads=1,
+                                node_process=True, output_size="network", transport_floor=True)
+    assert result["depth_output"] == "96x64"
+    floor = result["transport_floor_ms"]
+    assert floor["n"] == 3 and 0 < floor["p50"] <= floor["p95"]  # every frame answered, timed as the node's
+    share = result["transport_floor_share_of_node_p50"]
+    assert share == floor["p50"] / result["node_latency_ms"]["p50"]
+
+
+def test_the_transport_floor_needs_the_node_in_its_own_process(tiny_checkpoint, capsys):
+    from monodepth2_ros.tools.depth_node_bench import run_node_benchmark
+
+    with pytest.raises(ValueError, match="node_process"):
+        run_node_benchmark(tiny_checkpoint, frames=1, transport_floor=True)
+    with pytest.raises(SystemExit) as raised:
+        main(["--weights", str(tiny_checkpoint), "--transport-floor"])
+    assert raised.value.code == 2 and "--node-process" in capsys.readouterr().err

@@ -99,6 +99,8 @@ _REMOTE_NAME = "bench_depth_node"
 _REMOTE_IDLE_S = 0.5
 _REMOTE_STOP_S = 10.0
 _REMOTE_START_S = 120.0
+# The transport floor's first frame: its stamps (index ms) stay clear of the node's frames.
+_FLOOR_FIRST_INDEX = 1_000_000
 
 
 class _Driver:
@@ -425,7 +427,7 @@ def _run_remote(
         finally:
             node.stop()
         if transport_floor:
-            floor = _transport_floor(driver, rgb_frames, weights, config, frames, warmup, 1_000_000,
+            floor = _transport_floor(driver, rgb_frames, weights, config, frames, warmup, _FLOOR_FIRST_INDEX,
                                      graph.context.get_domain_id(), say)
             result["transport_floor_ms"] = floor
             result["transport_floor_share_of_node_p50"] = floor["p50"] / result["node_latency_ms"]["p50"]

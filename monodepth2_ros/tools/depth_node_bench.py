@@ -430,6 +430,7 @@ def _run_remote(
             floor = _transport_floor(driver, rgb_frames, weights, config, frames, warmup, _FLOOR_FIRST_INDEX,
                                      graph.context.get_domain_id(), say)
             result["transport_floor_ms"] = floor
+            result["transport_floor_outputs"] = "{}x{}".format(*driver.depth_size)  # the echo's depth, as received
             result["transport_floor_share_of_node_p50"] = floor["p50"] / result["node_latency_ms"]["p50"]
         return result
 

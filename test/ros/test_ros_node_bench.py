@@ -108,7 +108,6 @@ def test_the_output_echo_answers_each_image_with_ready_made_outputs_of_its_size(
         assert np.all(cloud_array(points)[..., 2] == 1.0)
         assert (colored.encoding, colored.height, colored.width) == ("bgr8", 6, 10)
     assert echo.answered == 2
-    assert inboxes["depth/camera_info"].stamped(7) == []  # only what the benchmark waits for and views
 
 
 def test_the_output_echo_refuses_an_empty_size():
@@ -124,7 +123,7 @@ def test_the_transport_floor_is_timed_through_an_echo_process_at_the_nodes_outpu
 
     result = run_node_benchmark(tiny_checkpoint, frames=3, width=120, height=40, probe_s=0.3, warmup=1, threads=1,
                                 node_process=True, output_size="network", transport_floor=True)
-    assert result["depth_output"] == "96x64"
+    assert result["depth_output"] == result["transport_floor_outputs"] == "96x64"  # the echo took the node's size
     floor = result["transport_floor_ms"]
     assert floor["n"] == 3 and 0 < floor["p50"] <= floor["p95"]  # every frame answered, timed as the node's
     share = result["transport_floor_share_of_node_p50"]

@@ -3,7 +3,7 @@
 #
 #   scripts/train_default_model.sh [--size WxH] [--drives N] [--frames N] [--epochs N] [--minutes N]
 #       [--init CHECKPOINT|default|none] [--device D] [--jobs N] [--batch-size N] [--data DIR] [--runs DIR]
-#       [--name NAME] [--table-drives N] [--table-frames N] [--odometry TOPIC|none]
+#       [--name NAME] [--table-drives N] [--table-frames N] [--odometry TOPIC|none] [--pose-weight W]
 #
 # Four steps, each of which resumes: run the same command again after an interruption (or with a
 # larger --epochs to train longer) and it carries on where it stopped.
@@ -46,6 +46,7 @@ RUNS=runs
 NAME=""
 BATCH=12
 ODOMETRY=none     # /ground_truth/odom: the drives' odometry supervises the pose network's translation (velocity)
+POSE_WEIGHT=0      # with --odometry: weight of the whole measured camera motion (loss.pose_weight); 1 on the families
 TABLE_DRIVES=2     # held-back drives per family in the generalisation table
 TABLE_FRAMES=20
 
@@ -67,6 +68,7 @@ while [[ $# -gt 0 ]]; do
     --table-drives) TABLE_DRIVES=$2; shift 2 ;;
     --table-frames) TABLE_FRAMES=$2; shift 2 ;;
     --odometry) ODOMETRY=$2; shift 2 ;;
+    --pose-weight) POSE_WEIGHT=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
@@ -81,7 +83,7 @@ if [[ $INIT != none ]]; then START=(--init "$INIT" --set finetune.enabled=false)
 BUDGET=()
 if [[ -n $MINUTES ]]; then BUDGET=(--minutes "$MINUTES"); fi
 MOTION=()
-if [[ $ODOMETRY != none ]]; then MOTION=(--odometry-topic "$ODOMETRY"); fi
+if [[ $ODOMETRY != none ]]; then MOTION=(--odometry-topic "$ODOMETRY" --set "loss.pose_weight=$POSE_WEIGHT"); fi
 PYTHON=${PYTHON:-python3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$DATA" "$RUNS"

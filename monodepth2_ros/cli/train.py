@@ -94,7 +94,8 @@ def register(subparsers) -> None:
     topics.add_argument(
         "--odometry-topic",
         help="nav_msgs/Odometry (wheels, VIO, GNSS): static frames by distance, and each pair's distance "
-        "supervises the pose network (metric depth, no shrinking motion; loss.velocity_weight)",
+        "supervises the pose network (metric depth, no shrinking motion; loss.velocity_weight); with "
+        "--set loss.pose_weight=1 and the camera's mount on /tf_static, the whole measured camera motion does",
     )
     common = parser.add_argument_group("common settings")
     common.add_argument("--minutes", type=float, help="time budget: stop cleanly (best/ written) after this long")

@@ -27,6 +27,8 @@ class Sample:
         source_distance_m: (S,) float32 distance the odometry moved between frame 0 and each source
             (NaN unknown), or None without an odometry topic.
         index: the sample's position in its dataset.
+        source_motion: (S, 4, 4) float32 ``T_source_target`` the odometry and the camera's mounting
+            measured (mirrored with a flipped sample; NaN unknown), or None without pose supervision.
     """
 
     target: torch.Tensor
@@ -39,6 +41,7 @@ class Sample:
     gt_depth: torch.Tensor | None
     index: int
     source_distance_m: torch.Tensor | None = None
+    source_motion: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Batch:
         index: (B,) int64 sample indices.
         source_distance_m: (B, S) odometry distance between frame 0 and each source in metres (NaN
             unknown), or None.
+        source_motion: (B, S, 4, 4) measured ``T_source_target`` (NaN unknown), or None.
     """
 
     target: torch.Tensor
@@ -69,6 +73,7 @@ class Batch:
     gt_depth: torch.Tensor | None = None
     index: torch.Tensor | None = None
     source_distance_m: torch.Tensor | None = None
+    source_motion: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -130,4 +135,5 @@ def collate_samples(samples: Sequence[Sample]) -> Batch:
         gt_depth=_stack_optional([s.gt_depth for s in samples], "gt_depth"),
         index=torch.tensor([s.index for s in samples], dtype=torch.int64),
         source_distance_m=_stack_optional([s.source_distance_m for s in samples], "source_distance_m"),
+        source_motion=_stack_optional([s.source_motion for s in samples], "source_motion"),
     )

@@ -187,10 +187,15 @@ class LossConfig:
     # With an odometry topic: PackNet-SfM's weak velocity supervision, |‖t‖ - odometry distance|
     # per pair, which gives the pose network metres and keeps it from shrinking the motion (0: off).
     velocity_weight: float = VELOCITY_WEIGHT
+    # With an odometry topic and the camera's mounting on /tf_static: the pose network's whole motion
+    # against the odometry's (rotation angle in rad + translation L1 in m), opt-in (0: off). The
+    # measured motion then decides the pose, and the photometric loss teaches depth alone.
+    pose_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check(1 <= self.scales <= NUM_SCALES, "loss.scales", self.scales, f"1 .. {NUM_SCALES}")
         _check(self.velocity_weight >= 0.0, "loss.velocity_weight", self.velocity_weight, ">= 0")
+        _check(self.pose_weight >= 0.0, "loss.pose_weight", self.pose_weight, ">= 0")
         _check(0.0 < self.min_depth < self.max_depth, "loss.min_depth", self.min_depth, "0 < min_depth < max_depth")
         _check(0.0 <= self.ssim_weight <= 1.0, "loss.ssim_weight", self.ssim_weight, "0 .. 1")
         _check(self.smoothness_weight >= 0.0, "loss.smoothness_weight", self.smoothness_weight, ">= 0")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from monodepth2_ros.training.config import TrainConfig
@@ -12,6 +14,8 @@ from monodepth2_ros.training.dataset import SnippetDataset
 from monodepth2_ros.training.distributed import DistributedContext
 from monodepth2_ros.training.frame_cache import FrameCache, open_frame_cache
 from monodepth2_ros.training.samples import SampleSplit, select_samples
+
+_LOG = logging.getLogger(__name__)
 
 __all__ = ["TrainingData", "prepare_data"]
 
@@ -61,10 +65,16 @@ def prepare_data(
     split = select_samples(cache, config.data, config.model)
     stereo = config.model.uses_stereo
     motion = config.loss.velocity_weight > 0.0
-    train = SnippetDataset(cache, split.train, config.augment, stereo=stereo, with_depth=False, with_motion=motion)
+    camera_motion = config.loss.pose_weight > 0.0
+    if camera_motion and (cache.camera_poses is None or not np.isfinite(cache.camera_poses).any()):
+        _LOG.warning("loss.pose_weight is %g but no frame has a camera pose (it needs --odometry-topic and the "
+                     "camera's mounting on /tf_static): training without pose supervision", config.loss.pose_weight)
+    train = SnippetDataset(cache, split.train, config.augment, stereo=stereo, with_depth=False, with_motion=motion,
+                           with_camera_motion=camera_motion)
     val = None
     if len(split.val):
         val = SnippetDataset(
-            cache, split.val, None, stereo=stereo, with_depth=cache.depth is not None, with_motion=motion
+            cache, split.val, None, stereo=stereo, with_depth=cache.depth is not None, with_motion=motion,
+            with_camera_motion=camera_motion,
         )
     return TrainingData(cache=cache, split=split, train=train, val=val)

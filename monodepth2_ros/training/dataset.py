@@ -16,9 +16,9 @@ from monodepth2_ros.training.augment import apply_color_jitter, flip_normalized_
 from monodepth2_ros.training.batch import Sample, collate_samples
 from monodepth2_ros.training.config import AugmentConfig
 from monodepth2_ros.training.frame_cache import FrameCache
-from monodepth2_ros.training.samples import odometry_motion
+from monodepth2_ros.training.samples import camera_motion, odometry_motion
 
-__all__ = ["SnippetDataset", "ResumableSampler", "make_loader", "usable_workers", "batches_per_epoch", "stereo_transform"]
+__all__ = ["SnippetDataset", "ResumableSampler", "make_loader", "usable_workers", "batches_per_epoch", "stereo_transform", "mirror_motion"]
 
 
 def stereo_transform(baseline_m: float, flipped: bool) -> torch.Tensor:
@@ -33,6 +33,12 @@ def stereo_transform(baseline_m: float, flipped: bool) -> torch.Tensor:
     return T
 
 
+def mirror_motion(T: torch.Tensor) -> torch.Tensor:
+    """(..., 4, 4) camera motions as seen in horizontally mirrored images: x negated on both sides."""
+    mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0], dtype=T.dtype))
+    return mirror @ T @ mirror
+
+
 class SnippetDataset(Dataset):
     """Samples (target + sources, optional stereo partner and ground truth) from a frame cache.
 
@@ -44,6 +50,8 @@ class SnippetDataset(Dataset):
         with_depth: add ground-truth depth (when the cache has it).
         with_motion: add the odometry distance from the target to each source (when the cache has
             odometry positions), for the loss's velocity supervision.
+        with_camera_motion: add the measured camera motion to each source (when the cache has camera
+            poses), for the loss's pose supervision.
     """
 
     def __init__(
@@ -54,6 +62,7 @@ class SnippetDataset(Dataset):
         stereo: bool = False,
         with_depth: bool = False,
         with_motion: bool = False,
+        with_camera_motion: bool = False,
     ) -> None:
         self.cache = cache
         self.snippets = np.asarray(snippets, dtype=np.int64)
@@ -66,6 +75,12 @@ class SnippetDataset(Dataset):
             targets, sources = self.snippets[:, :1], self.snippets[:, 1:]
             pairs = np.stack(np.broadcast_arrays(targets, sources), axis=-1).reshape(-1, 2)
             self.source_distance_m = odometry_motion(cache.positions, pairs).reshape(sources.shape).astype(np.float32)
+        # (M, S, 4, 4) measured T_source_target, once for all epochs (or None).
+        self.source_motion: np.ndarray | None = None
+        if with_camera_motion and cache.camera_poses is not None:
+            targets, sources = self.snippets[:, :1], self.snippets[:, 1:]
+            pairs = np.stack(np.broadcast_arrays(targets, sources), axis=-1).reshape(-1, 2)
+            self.source_motion = camera_motion(cache.camera_poses, pairs).reshape(*sources.shape, 4, 4).astype(np.float32)
         # A sample's flip and jitter depend only on (seed, epoch, index), never on what ran before:
         # a run resumed from a checkpoint augments exactly as the uninterrupted run would have.
         self.augmentation_seed = 0
@@ -92,6 +107,9 @@ class SnippetDataset(Dataset):
         distance = None
         if self.source_distance_m is not None:  # a mirror image moves as far: the flip leaves it alone
             distance = torch.from_numpy(self.source_distance_m[index].copy())
+        motion = None
+        if self.source_motion is not None:
+            motion = torch.from_numpy(self.source_motion[index].copy())
         K_normalized = self.cache.K_normalized[target_index]
         flipped = False
         augmented = images
@@ -103,6 +121,7 @@ class SnippetDataset(Dataset):
                 images = images.flip(-1)
                 stereo = stereo.flip(-1) if stereo is not None else None
                 depth = depth.flip(-1) if depth is not None else None
+                motion = mirror_motion(motion) if motion is not None else None
                 K_normalized = flip_normalized_intrinsics(K_normalized)
             jitter = sample_color_jitter(self.augment, generator)
             augmented = apply_color_jitter(images, jitter) if jitter is not None else images
@@ -121,6 +140,7 @@ class SnippetDataset(Dataset):
             gt_depth=depth,
             index=int(index),
             source_distance_m=distance,
+            source_motion=motion,
         )
 
 

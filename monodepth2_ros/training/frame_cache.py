@@ -43,6 +43,8 @@ from monodepth2_ros.data import (
 from monodepth2_ros.data.stamps import header_stamp_ns
 from monodepth2_ros.data.undistort import Undistorter
 from monodepth2_ros.errors import DatasetError, MissingInputError
+from monodepth2_ros.evaluation.ground_truth import pose_to_matrix, read_static_transforms
+from monodepth2_ros.inference.odometry import interpolate_pose
 from monodepth2_ros.inference.preprocess import network_image
 from monodepth2_ros.training.config import DataConfig
 
@@ -59,7 +61,7 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 # Bump when the cache layout or the decoding changes: old caches are then rebuilt.
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: camera poses from odometry + mounting
 _NS_PER_S = 1_000_000_000
 # Frames the cache arrays are first made for (sparse files); they double when the bags hold more.
 _MAX_INITIAL_FRAMES = 4096
@@ -156,6 +158,8 @@ class FrameCache:
         depth: (N, H, W) float32 ground-truth depth in metres (NaN unknown), or None.
         has_depth: (N,) bool, a depth message was matched, or None.
         positions: (N, 3) float64 odometry position (metres) at each frame's stamp, or None.
+        camera_poses: (N, 4, 4) float64 ``T_odom_camera`` from the odometry and the camera's mounting
+            (NaN where unknown), or None without an odometry topic.
         sources: the source paths in ``sequence`` order.
         skipped: frames the readers could not decode, over all sources.
         folder: the cache folder.
@@ -174,6 +178,7 @@ class FrameCache:
     sources: tuple[str, ...]
     skipped: int
     folder: Path
+    camera_poses: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.stamps_ns.shape[0])
@@ -249,22 +254,41 @@ def _right_camera_baseline(source: SourceSpec, config: DataConfig) -> float:
     return stereo_baseline_m(CameraModel.from_camera_info(first.msg))
 
 
-def _odometry_positions(source: SourceSpec, topic: str, stamps: np.ndarray) -> np.ndarray:
-    """(N, 3) odometry positions interpolated at ``stamps`` (NaN outside the odometry's time span)."""
-    times, points = [], []
+def _odometry_motion(source: SourceSpec, topic: str, stamps: np.ndarray,
+                     camera_frame: str) -> tuple[np.ndarray, np.ndarray]:
+    """Odometry at ``stamps``: base positions (N, 3) and camera poses ``T_odom_camera`` (N, 4, 4).
+
+    Positions are interpolated linearly, rotations along the geodesic; both are NaN outside the
+    odometry's time span (unknown, not "not moving"). The camera poses need the camera's mounting
+    (odometry child frame -> ``camera_frame``) on ``/tf_static``; without it they are all NaN and
+    only the distances (positions) can supervise training.
+    """
+    times, poses, child = [], [], ""
     for message in iter_messages(source.path, topic):
-        position = message.msg.pose.pose.position
         times.append(header_stamp_ns(message.msg, message.stamp_ns))
-        points.append((position.x, position.y, position.z))
+        poses.append(pose_to_matrix(message.msg.pose.pose))
+        child = message.msg.child_frame_id
     if len(times) < 2:
         raise DatasetError(f"{source.path}: odometry topic {topic!r} has {len(times)} message(s); expected >= 2")
-    order = np.argsort(times)
+    order = np.argsort(times, kind="stable")
     t = np.asarray(times, dtype=np.float64)[order]
-    xyz = np.asarray(points, dtype=np.float64)[order]
+    track = np.stack(poses)[order]
     query = stamps.astype(np.float64)
-    positions = np.stack([np.interp(query, t, xyz[:, axis]) for axis in range(3)], axis=1)
-    positions[(query < t[0]) | (query > t[-1])] = np.nan  # unknown, not "not moving"
-    return positions
+    positions = np.stack([np.interp(query, t, track[:, axis, 3]) for axis in range(3)], axis=1)
+    camera = np.full((query.size, 4, 4), np.nan)
+    T_base_camera = read_static_transforms([source.path]).lookup(child.lstrip("/"), camera_frame.lstrip("/"))
+    if T_base_camera is None:
+        _LOG.warning("%s: no /tf_static path %s -> %s; the odometry gives distances only, not the camera's motion",
+                     source.path, child or "(odometry child frame)", camera_frame or "(camera frame)")
+    after = np.clip(np.searchsorted(t, query), 1, t.size - 1)
+    for i, (k, when) in enumerate(zip(after, query)):
+        if T_base_camera is not None and t[0] <= when <= t[-1]:
+            span = t[k] - t[k - 1]
+            fraction = (when - t[k - 1]) / span if span > 0 else 0.0
+            camera[i] = interpolate_pose(track[k - 1], track[k], fraction) @ T_base_camera
+    outside = (query < t[0]) | (query > t[-1])
+    positions[outside] = np.nan
+    return positions, camera
 
 
 class _Builder:
@@ -295,13 +319,16 @@ class _Builder:
         self.baseline: list[float] = []
         self.has_depth: list[bool] = []
         self.positions: list[np.ndarray] = []
+        self.camera_poses: list[np.ndarray] = []
         self.skipped = 0
 
     def add_source(self, index: int, source: SourceSpec) -> None:
         config = self.config
         stream = _open_stream(source, config)
         start = self.count
+        camera_frame = ""
         for frame in _frames_with_camera(stream):
+            camera_frame = camera_frame or frame.frame_id
             if self.count >= self.capacity:
                 self._grow()
             self.images[self.count] = _resize_rgb(frame.rgb, config.height, config.width)
@@ -322,9 +349,12 @@ class _Builder:
         self._add_stereo(source, start, stamps)
         self._add_depth(source, start, stamps, getattr(stream, "recorded_camera", None))
         if config.odometry_topic is not None and source.kind == "bag" and stamps.size:
-            self.positions.extend(_odometry_positions(source, config.odometry_topic, stamps))
+            positions, camera_poses = _odometry_motion(source, config.odometry_topic, stamps, camera_frame)
+            self.positions.extend(positions)
+            self.camera_poses.extend(camera_poses)
         elif config.odometry_topic is not None:
             self.positions.extend(np.full((stamps.size, 3), np.nan))
+            self.camera_poses.extend(np.full((stamps.size, 4, 4), np.nan))
 
     def _grow(self) -> None:
         """Double the arrays: the bags held more images than their metadata said."""
@@ -405,6 +435,7 @@ class _Builder:
             meta["has_depth"] = np.asarray(self.has_depth, dtype=bool)
         if self.config.odometry_topic is not None:
             meta["positions"] = np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
+            meta["camera_poses"] = np.asarray(self.camera_poses, dtype=np.float64).reshape(-1, 4, 4)
         np.savez(self.folder / _META, **meta)
         info = {
             "key": key,
@@ -443,6 +474,7 @@ def _load(folder: Path) -> FrameCache:
         depth=memmap(_DEPTH),
         has_depth=values.get("has_depth"),
         positions=values.get("positions"),
+        camera_poses=values.get("camera_poses"),
         sources=tuple(info["sources"]),
         skipped=int(values["skipped"]),
         folder=folder,

@@ -9,7 +9,9 @@ auto-masked by the error of the unwarped sources, is averaged. In the paper's
 adds ``smoothness_weight / 2**s`` times the edge-aware smoothness of its mean-normalised
 disparity against the target at that scale; the total is the mean over scales. With an odometry
 topic (``batch.source_distance_m``) the total adds ``velocity_weight`` times the velocity error of
-the temporal motions (:func:`~monodepth2_ros.model.losses.velocity_error`, not in the paper).
+the temporal motions (:func:`~monodepth2_ros.model.losses.velocity_error`, not in the paper),
+and with ``pose_weight`` and the camera's measured motion (``batch.source_motion``) that weight
+times the pose error (:func:`~monodepth2_ros.model.losses.pose_error`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from monodepth2_ros.model.losses import (
     edge_aware_smoothness,
     normalize_disparity,
     photometric_error,
+    pose_error,
     velocity_error,
 )
 from monodepth2_ros.training.batch import Batch
@@ -57,6 +60,7 @@ class LossTerms:
         disparity: (B, 1, H, W) scale-0 sigmoid disparity (detached).
         automask: (B, 1, H, W) scale-0 auto-mask, 1 = learned from (detached).
         velocity: the velocity error before weighting (detached), or None without odometry.
+        pose: the pose error before weighting (detached), or None without pose supervision.
     """
 
     total: torch.Tensor
@@ -66,10 +70,11 @@ class LossTerms:
     disparity: torch.Tensor
     automask: torch.Tensor
     velocity: torch.Tensor | None = None
+    pose: torch.Tensor | None = None
 
     def log_values(self) -> dict[str, float]:
         """Flat ``name -> float`` for the metrics log (one host sync for all values)."""
-        extra = [] if self.velocity is None else [self.velocity]
+        extra = [t for t in (self.velocity, self.pose) if t is not None]
         values = torch.stack(
             [self.total.detach(), self.automask_fraction, *self.photometric, *self.smoothness, *extra]
         ).float().cpu().tolist()
@@ -77,8 +82,11 @@ class LossTerms:
         out = {"loss": values[0], "automask_fraction": values[1]}
         out.update({f"photometric/scale{s}": values[2 + s] for s in range(scales)})
         out.update({f"smoothness/scale{s}": values[2 + scales + s] for s in range(scales)})
+        named = iter(values[2 + 2 * scales:])
         if self.velocity is not None:
-            out["velocity_m"] = values[-1]
+            out["velocity_m"] = next(named)
+        if self.pose is not None:
+            out["pose_error"] = next(named)
         return out
 
 
@@ -209,6 +217,11 @@ def losses_from_predictions(predictions: Predictions, batch: Batch, config: Loss
             velocity = velocity_error(motion.float(), distance.float())
             total = total + config.velocity_weight * velocity
             velocity = velocity.detach()
+        pose = None
+        if config.pose_weight > 0 and batch.source_motion is not None and motion is not None:
+            pose = pose_error(motion.float(), batch.source_motion.float())
+            total = total + config.pose_weight * pose
+            pose = pose.detach()
         return LossTerms(
             total=total,
             photometric=tuple(photometric),
@@ -217,6 +230,7 @@ def losses_from_predictions(predictions: Predictions, batch: Batch, config: Loss
             disparity=predictions.disparities[0].detach().float(),
             automask=first.automask.detach(),  # type: ignore[union-attr]
             velocity=velocity,
+            pose=pose,
         )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "time_block_split",
     "image_motion",
     "odometry_motion",
+    "camera_motion",
     "select_samples",
     "snippet_span_s",
 ]
@@ -168,6 +169,19 @@ def image_motion(images: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 def odometry_motion(positions: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Distance in metres between the odometry positions of each pair (NaN: unknown)."""
     return np.linalg.norm(positions[pairs[:, 0]] - positions[pairs[:, 1]], axis=1)
+
+
+def camera_motion(camera_poses: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """(P, 4, 4) ``T_source_target`` of each ``(target, source)`` pair from camera poses ``T_odom_camera``.
+
+    NaN where either pose is unknown.
+    """
+    source, target = camera_poses[pairs[:, 1]], camera_poses[pairs[:, 0]]
+    inverse = np.zeros_like(source)
+    inverse[:, :3, :3] = np.swapaxes(source[:, :3, :3], 1, 2)  # a rigid transform inverts in closed form
+    inverse[:, :3, 3] = -np.einsum("pij,pj->pi", inverse[:, :3, :3], source[:, :3, 3])
+    inverse[:, 3, 3] = 1.0
+    return inverse @ target
 
 
 def _static(cache: FrameCache, snippets: np.ndarray, config: DataConfig) -> np.ndarray:

@@ -13,6 +13,7 @@ from monodepth2_ros.model.losses import (
     edge_aware_smoothness,
     normalize_disparity,
     photometric_error,
+    pose_error,
     ssim_dissimilarity,
     velocity_error,
 )
@@ -163,3 +164,38 @@ def test_velocity_error_pulls_a_short_translation_towards_the_odometry_distance(
     T[:3, 3] = translation
     velocity_error(T[None, None], torch.tensor([[1.0]])).backward()
     assert translation.grad[2] < 0  # descending the gradient lengthens it
+
+
+def _turn(angle_rad: float, translation=(0.0, 0.0, 0.0)) -> torch.Tensor:
+    """(4, 4) rotation by ``angle_rad`` about the camera's y axis (a pan), then the translation."""
+    T = torch.eye(4)
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    T[0, 0], T[0, 2], T[2, 0], T[2, 2] = c, s, -s, c
+    T[:3, 3] = torch.tensor(translation)
+    return T
+
+
+def test_pose_error_adds_the_rotation_angle_and_the_translation_l1():
+    predicted = torch.stack([_turn(0.02, (0.1, 0.0, 0.5)), _turn(0.0, (0.0, 0.0, 1.0))])[None]
+    measured = torch.stack([_turn(0.05, (0.0, 0.2, 0.5)), _turn(0.0, (0.0, 0.0, 1.0))])[None]
+    # pair 1: 0.03 rad + 0.1 + 0.2 m; pair 2 exact
+    assert float(pose_error(predicted, measured)) == pytest.approx((0.03 + 0.3) / 2, abs=1e-3)
+    assert float(pose_error(measured, measured)) == pytest.approx(0.0, abs=2e-3)  # the acos clamp's floor
+
+
+def test_pose_error_skips_unknown_motions_and_is_zero_without_any():
+    predicted = torch.stack([_turn(0.0, (0.0, 0.0, 1.0)), _turn(0.0, (0.0, 0.0, 9.0))])[None]
+    measured = torch.stack([_turn(0.0, (0.0, 0.0, 0.5)), torch.full((4, 4), float("nan"))])[None]
+    assert float(pose_error(predicted, measured)) == pytest.approx(0.5, abs=2e-3)
+    assert float(pose_error(predicted, torch.full_like(measured, float("nan")))) == 0.0
+
+
+def test_pose_error_turns_the_predicted_rotation_towards_the_measured_one():
+    angle = torch.tensor(0.01, requires_grad=True)  # the network's pan: too small
+    c, s = torch.cos(angle), torch.sin(angle)
+    zero, one = torch.zeros(()), torch.ones(())
+    R = torch.stack([torch.stack([c, zero, s]), torch.stack([zero, one, zero]), torch.stack([-s, zero, c])])
+    T = torch.eye(4).clone()
+    T[:3, :3] = R
+    pose_error(T[None, None], _turn(0.05)[None, None]).backward()
+    assert angle.grad < 0  # descending the gradient turns it further

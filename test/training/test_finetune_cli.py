@@ -164,14 +164,17 @@ def test_a_time_budget_ends_the_run_cleanly_with_best_written(slow_drive, tmp_pa
     assert "best/ holds the start model" in out and (run_dir / "report" / "report.json").is_file()
 
 
-def test_a_fine_tune_with_odometry_logs_how_far_its_motion_is_from_the_measured_distance(slow_drive, tmp_path):
+def test_a_fine_tune_with_odometry_logs_how_far_its_motion_is_from_the_measured_one(slow_drive, tmp_path):
     run_dir = tmp_path / "odometry"
     status, out, err = _run("--bag", str(slow_drive), "--init", "default", "--out", str(run_dir), *SMALL,
-                            "--odometry-topic", "/ground_truth/odom", "--max-steps", "2", "--set", "runtime.log_interval=1")
+                            "--odometry-topic", "/ground_truth/odom", "--max-steps", "2", "--set", "runtime.log_interval=1",
+                            "--set", "loss.pose_weight=1")
     assert status == 0, err
     logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     velocity = [row["velocity_m"] for row in logged if row.get("kind") == "train"]
     assert len(velocity) == 2 and all(np.isfinite(velocity)) and min(velocity) > 0
+    pose = [row["pose_error"] for row in logged if row.get("kind") == "train"]
+    assert len(pose) == 2 and all(np.isfinite(pose)) and min(pose) > 0
     assert "chose optim.lr=2e-05" in out  # the cautious fine-tune defaults stay (see README)
 
 

@@ -12,8 +12,9 @@ from monodepth2_ros.model.geometry import denormalize_intrinsics
 from monodepth2_ros.training.augment import ColorJitter, apply_color_jitter, flip_normalized_intrinsics
 from monodepth2_ros.training.batch import collate_samples
 from monodepth2_ros.training.config import AugmentConfig, DataConfig, ModelConfig
+from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive
 from monodepth2_ros.training.dataset import SnippetDataset, stereo_transform
-from monodepth2_ros.training.frame_cache import cache_key, list_sources, open_frame_cache
+from monodepth2_ros.training.frame_cache import _odometry_motion, cache_key, list_sources, open_frame_cache
 from monodepth2_ros.training.samples import select_samples
 
 H, W = 64, 96
@@ -82,6 +83,35 @@ def test_samples_carry_the_odometry_distance_to_each_source_flipped_or_not(synth
     assert SnippetDataset(without_odometry, snippets, NO_AUGMENT, with_motion=True)[0].source_distance_m is None
     batch = collate_samples([SnippetDataset(cache, snippets, NO_AUGMENT, with_motion=True)[0]] * 2)
     assert batch.source_distance_m.shape == (2, 2)
+
+
+def test_samples_carry_the_cameras_measured_motion_mirrored_with_a_flip(synthetic_bag, tmp_path):
+    """Odometry plus the mount on /tf_static give the camera's own motion, as the renderer moved it."""
+    cache = open_frame_cache(_config(synthetic_bag, odometry_topic="/ground_truth/odom"), tmp_path)
+    drive = SyntheticDrive(SynthConfig(frames=10, width=128, height=96))  # the drive in the synthetic_bag fixture
+    snippets = np.array([[4, 3, 6]])
+    expected = np.stack([np.linalg.inv(drive.T_world_camera(s)) @ drive.T_world_camera(4) for s in (3, 6)])
+    plain = SnippetDataset(cache, snippets, NO_AUGMENT, with_camera_motion=True)[0]
+    np.testing.assert_allclose(plain.source_motion.numpy(), expected, atol=1e-4)
+    assert np.linalg.norm(expected[1, :3, 3]) > 0.5  # the camera really moved
+    flipped = SnippetDataset(cache, snippets, AugmentConfig(flip_probability=1.0, jitter_probability=0.0),
+                             with_camera_motion=True)[0]
+    mirror = np.diag([-1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(flipped.source_motion.numpy(), mirror @ expected @ mirror, atol=1e-4)
+    assert SnippetDataset(cache, snippets, NO_AUGMENT)[0].source_motion is None
+    batch = collate_samples([plain, plain])
+    assert batch.source_motion.shape == (2, 2, 4, 4)
+
+
+def test_without_the_cameras_mount_the_odometry_gives_distances_but_no_camera_motion(synthetic_bag, tmp_path, caplog):
+    source = list_sources(_config(synthetic_bag))[0]
+    stamps = open_frame_cache(_config(synthetic_bag), tmp_path).stamps_ns
+    positions, camera_poses = _odometry_motion(source, "/ground_truth/odom", stamps, "elsewhere_optical")
+    assert np.isfinite(positions).all() and np.isnan(camera_poses).all()
+    assert "no /tf_static path" in caplog.text and "elsewhere_optical" in caplog.text
+    outside = np.array([stamps[0] - 10**9, stamps[-1] + 10**9])  # before and after the odometry
+    positions, camera_poses = _odometry_motion(source, "/ground_truth/odom", outside, "camera_optical")
+    assert np.isnan(positions).all() and np.isnan(camera_poses).all()
 
 
 def test_flip_mirrors_images_and_intrinsics(synthetic_bag, tmp_path):

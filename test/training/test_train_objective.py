@@ -12,7 +12,7 @@ from torchvision.models import resnet18
 
 from monodepth2_ros.model.checkpoint import load_checkpoint
 from monodepth2_ros.model.geometry import axis_angle_to_matrix
-from monodepth2_ros.model.losses import combine_reprojection
+from monodepth2_ros.model.losses import combine_reprojection, pose_error
 from monodepth2_ros.synthetic.config import SynthConfig
 from monodepth2_ros.synthetic.drive import SyntheticDrive
 from monodepth2_ros.training.batch import Batch
@@ -260,3 +260,29 @@ def test_odometry_distances_add_the_weighted_velocity_error_to_the_loss():
     assert supervised.total.item() == pytest.approx(plain.total.item() + 0.5 * float(supervised.velocity), rel=1e-5)
     assert switched_off.total.item() == pytest.approx(plain.total.item(), rel=1e-6)
     assert supervised.log_values()["velocity_m"] == pytest.approx(float(supervised.velocity))
+
+
+def test_measured_camera_motion_adds_the_weighted_pose_error_to_the_loss():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig())
+    batch = _batch()
+    measured = torch.eye(4).repeat(1, 2, 1, 1)
+    measured[0, 0, :3, 3] = torch.tensor([0.0, 0.0, 0.4])
+    measured[0, 1] = float("nan")  # unknown: skipped
+    with_motion = replace(batch, source_motion=measured)
+    torch.manual_seed(1)
+    plain = compute_losses(model, batch, LossConfig())
+    torch.manual_seed(1)
+    supervised = compute_losses(model, with_motion, LossConfig(pose_weight=2.0))
+    torch.manual_seed(1)
+    default_off = compute_losses(model, with_motion, LossConfig())
+
+    assert plain.pose is None and default_off.pose is None and "pose_error" not in default_off.log_values()
+    with torch.no_grad():
+        predicted = model(batch.target_aug, batch.sources_aug).T_source_target[0, 0]
+    expected = float(pose_error(predicted[None, None], measured[:, :1]))
+    assert expected > 0.01
+    assert float(supervised.pose) == pytest.approx(expected, rel=1e-4)
+    assert supervised.total.item() == pytest.approx(plain.total.item() + 2.0 * expected, rel=1e-5)
+    assert default_off.total.item() == pytest.approx(plain.total.item(), rel=1e-6)
+    assert supervised.log_values()["pose_error"] == pytest.approx(expected, rel=1e-4)

@@ -70,17 +70,19 @@ class SnippetDataset(Dataset):
         self.stereo = stereo
         self.with_depth = with_depth and cache.depth is not None
         # (M, S) odometry distance from each target to its sources, once for all epochs (or None).
+        # (M, S, 4, 4) measured T_source_target, likewise (or None).
         self.source_distance_m: np.ndarray | None = None
-        if with_motion and cache.positions is not None:
-            targets, sources = self.snippets[:, :1], self.snippets[:, 1:]
-            pairs = np.stack(np.broadcast_arrays(targets, sources), axis=-1).reshape(-1, 2)
-            self.source_distance_m = odometry_motion(cache.positions, pairs).reshape(sources.shape).astype(np.float32)
-        # (M, S, 4, 4) measured T_source_target, once for all epochs (or None).
         self.source_motion: np.ndarray | None = None
-        if with_camera_motion and cache.camera_poses is not None:
+        distances = with_motion and cache.positions is not None
+        motions = with_camera_motion and cache.camera_poses is not None
+        if distances or motions:
             targets, sources = self.snippets[:, :1], self.snippets[:, 1:]
             pairs = np.stack(np.broadcast_arrays(targets, sources), axis=-1).reshape(-1, 2)
-            self.source_motion = camera_motion(cache.camera_poses, pairs).reshape(*sources.shape, 4, 4).astype(np.float32)
+            if distances:
+                self.source_distance_m = odometry_motion(cache.positions, pairs).reshape(sources.shape).astype(np.float32)
+            if motions:
+                self.source_motion = (camera_motion(cache.camera_poses, pairs).reshape(*sources.shape, 4, 4)
+                                      .astype(np.float32))
         # A sample's flip and jitter depend only on (seed, epoch, index), never on what ran before:
         # a run resumed from a checkpoint augments exactly as the uninterrupted run would have.
         self.augmentation_seed = 0

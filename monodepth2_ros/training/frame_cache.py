@@ -274,21 +274,18 @@ def _odometry_motion(source: SourceSpec, topic: str, stamps: np.ndarray,
     t = np.asarray(times, dtype=np.float64)[order]
     track = np.stack(poses)[order]
     query = stamps.astype(np.float64)
-    positions = np.stack([np.interp(query, t, track[:, axis, 3]) for axis in range(3)], axis=1)
-    camera = np.full((query.size, 4, 4), np.nan)
+    base = np.full((query.size, 4, 4), np.nan)
+    after = np.clip(np.searchsorted(t, query), 1, t.size - 1)
+    for i, (k, when) in enumerate(zip(after, query)):
+        if t[0] <= when <= t[-1]:
+            span = t[k] - t[k - 1]
+            base[i] = interpolate_pose(track[k - 1], track[k], (when - t[k - 1]) / span if span > 0 else 0.0)
     T_base_camera = read_static_transforms([source.path]).lookup(child.lstrip("/"), camera_frame.lstrip("/"))
     if T_base_camera is None:
         _LOG.warning("%s: no /tf_static path %s -> %s; the odometry gives distances only, not the camera's motion",
                      source.path, child or "(odometry child frame)", camera_frame or "(camera frame)")
-    after = np.clip(np.searchsorted(t, query), 1, t.size - 1)
-    for i, (k, when) in enumerate(zip(after, query)):
-        if T_base_camera is not None and t[0] <= when <= t[-1]:
-            span = t[k] - t[k - 1]
-            fraction = (when - t[k - 1]) / span if span > 0 else 0.0
-            camera[i] = interpolate_pose(track[k - 1], track[k], fraction) @ T_base_camera
-    outside = (query < t[0]) | (query > t[-1])
-    positions[outside] = np.nan
-    return positions, camera
+        return base[:, :3, 3], np.full_like(base, np.nan)
+    return base[:, :3, 3], base @ T_base_camera
 
 
 class _Builder:

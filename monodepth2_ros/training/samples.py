@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monodepth2_ros.errors import DatasetError, InsufficientDataError
+from monodepth2_ros.evaluation.trajectory import invert_poses
 from monodepth2_ros.training.config import DataConfig, ModelConfig
 from monodepth2_ros.training.frame_cache import FrameCache
 from monodepth2_ros.data.motion import mean_image_difference
@@ -176,12 +177,7 @@ def camera_motion(camera_poses: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 
     NaN where either pose is unknown.
     """
-    source, target = camera_poses[pairs[:, 1]], camera_poses[pairs[:, 0]]
-    inverse = np.zeros_like(source)
-    inverse[:, :3, :3] = np.swapaxes(source[:, :3, :3], 1, 2)  # a rigid transform inverts in closed form
-    inverse[:, :3, 3] = -np.einsum("pij,pj->pi", inverse[:, :3, :3], source[:, :3, 3])
-    inverse[:, 3, 3] = 1.0
-    return inverse @ target
+    return invert_poses(camera_poses[pairs[:, 1]]) @ camera_poses[pairs[:, 0]]  # closed form: NaN stays NaN
 
 
 def _static(cache: FrameCache, snippets: np.ndarray, config: DataConfig) -> np.ndarray:

@@ -67,10 +67,11 @@ def test_bundled_model_learned_depth_and_motion_of_a_world_it_never_saw():
     assert np.linalg.norm(true_steps[:, :3, 3], axis=1).sum() > 10 * MAX_HELD_OUT_SNIPPET_ATE_M
 
 
-def test_the_opt_in_families_model_is_official_and_beats_a_constant_on_a_held_back_drive(shared_dir):
-    """The 4:3 candidate shipped beside the default (see its MODEL_CARD.md): official format, and on a
-    warehouse drive of a held-back seed its median-scaled depth beats a constant by far (0.18 vs 0.51
-    in the card's table)."""
+def test_the_opt_in_families_model_is_official_and_beats_a_constant_on_held_back_drives(shared_dir):
+    """The 4:3 model shipped beside the default (see its MODEL_CARD.md): official format; on a
+    warehouse drive of a held-back seed its median-scaled depth beats a constant by far (0.21 vs 0.63
+    here), and on a held-back table top the room behind the table is not at infinity (0.48 vs 0.44
+    here; its stage-1 weights, shipped before, scored 6.8)."""
     folder = bundled_weights_dir().parent / "synthetic_families_256x192"
     manifest = json.loads((shared_dir / "monodepth2_checkpoint_manifest.json").read_text())["variants"]["resnet18"]
     for file_name, expected in manifest.items():
@@ -78,9 +79,10 @@ def test_the_opt_in_families_model_is_official_and_beats_a_constant_on_a_held_ba
     info = load_checkpoint(folder).info
     assert (info.height, info.width, info.has_pose, info.use_stereo) == (192, 256, True, False)
 
-    drive = SyntheticDrive(SynthConfig(family="warehouse", seed=9, frames=3, width=256, height=192))
     estimator = DepthEstimator(folder, InferenceConfig(device="cpu"))
-    frames = [drive.frame(i) for i in range(len(drive))]
-    model = np.mean([evaluate_depth_frame(f.depth, estimator.estimate(f.rgb).depth).metrics.abs_rel for f in frames])
-    constant = np.mean([evaluate_depth_frame(f.depth, np.ones_like(f.depth)).metrics.abs_rel for f in frames])
-    assert model < 0.6 * constant, (model, constant)
+    for family, max_ratio in [("warehouse", 0.6), ("tabletop", 1.5)]:
+        drive = SyntheticDrive(SynthConfig(family=family, seed=9, frames=3, width=256, height=192))
+        frames = [drive.frame(i) for i in range(len(drive))]
+        model = np.mean([evaluate_depth_frame(f.depth, estimator.estimate(f.rgb).depth).metrics.abs_rel for f in frames])
+        constant = np.mean([evaluate_depth_frame(f.depth, np.ones_like(f.depth)).metrics.abs_rel for f in frames])
+        assert model < max_ratio * constant, (family, model, constant)

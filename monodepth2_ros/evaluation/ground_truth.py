@@ -15,7 +15,7 @@ import numpy as np
 
 from monodepth2_ros.data.bag_reader import iter_messages, list_topics
 from monodepth2_ros.data.image_codec import depth_image_to_metres
-from monodepth2_ros.data.stamps import stamp_to_ns
+from monodepth2_ros.data.stamps import header_stamp_ns, stamp_to_ns
 from monodepth2_ros.errors import DatasetError
 from monodepth2_ros.evaluation.pose_io import quaternion_to_matrix
 
@@ -104,14 +104,19 @@ class OdometryTrack:
 
 
 def read_odometry(paths: Sequence[Path], topic: str) -> OdometryTrack:
+    """The topic's poses in header-stamp order (the bag's record time where a header stamp is zero).
+
+    Raises:
+        DatasetError: the topic has no messages.
+    """
     stamps, poses, frame_id, child = [], [], "", ""
     for message in iter_messages(paths, topic):
-        stamps.append(stamp_ns(message.msg.header))
+        stamps.append(header_stamp_ns(message.msg, message.stamp_ns))
         poses.append(pose_to_matrix(message.msg.pose.pose))
         frame_id, child = message.msg.header.frame_id, message.msg.child_frame_id
     if not stamps:
-        raise DatasetError(f"odometry topic {topic} has no messages")
-    order = np.argsort(stamps)
+        raise DatasetError(f"{', '.join(map(str, paths))}: odometry topic {topic!r} has no messages")
+    order = np.argsort(stamps, kind="stable")
     return OdometryTrack(np.asarray(stamps)[order], np.stack(poses)[order], frame_id, child)
 
 

@@ -43,7 +43,7 @@ from monodepth2_ros.data import (
 from monodepth2_ros.data.stamps import header_stamp_ns
 from monodepth2_ros.data.undistort import Undistorter
 from monodepth2_ros.errors import DatasetError, MissingInputError
-from monodepth2_ros.evaluation.ground_truth import pose_to_matrix, read_static_transforms
+from monodepth2_ros.evaluation.ground_truth import read_odometry, read_static_transforms
 from monodepth2_ros.inference.odometry import interpolate_pose
 from monodepth2_ros.inference.preprocess import network_image
 from monodepth2_ros.training.config import DataConfig
@@ -263,16 +263,10 @@ def _odometry_motion(source: SourceSpec, topic: str, stamps: np.ndarray,
     (odometry child frame -> ``camera_frame``) on ``/tf_static``; without it they are all NaN and
     only the distances (positions) can supervise training.
     """
-    times, poses, child = [], [], ""
-    for message in iter_messages(source.path, topic):
-        times.append(header_stamp_ns(message.msg, message.stamp_ns))
-        poses.append(pose_to_matrix(message.msg.pose.pose))
-        child = message.msg.child_frame_id
-    if len(times) < 2:
-        raise DatasetError(f"{source.path}: odometry topic {topic!r} has {len(times)} message(s); expected >= 2")
-    order = np.argsort(times, kind="stable")
-    t = np.asarray(times, dtype=np.float64)[order]
-    track = np.stack(poses)[order]
+    odometry = read_odometry([source.path], topic)
+    if odometry.stamps_ns.size < 2:
+        raise DatasetError(f"{source.path}: odometry topic {topic!r} has 1 message; expected >= 2")
+    t, track, child = odometry.stamps_ns.astype(np.float64), odometry.poses, odometry.child_frame_id
     query = stamps.astype(np.float64)
     base = np.full((query.size, 4, 4), np.nan)
     after = np.clip(np.searchsorted(t, query), 1, t.size - 1)

@@ -79,7 +79,7 @@ def register(subparsers) -> None:
     inputs.add_argument(
         "--init",
         metavar="PATH",
-        help="checkpoint folder to fine-tune from ('default': the bundled model), or a torchvision ImageNet "
+        help="checkpoint folder to fine-tune from ('default': the bundled default model; a bundled model's name), or a torchvision ImageNet "
         "resnet*.pth file (never downloaded)",
     )
     inputs.add_argument("--config", metavar="FILE", help="YAML config (default: the package's config/train.yaml)")
@@ -125,11 +125,9 @@ def register(subparsers) -> None:
 
 
 def _init_path(value: str) -> Path:
-    if value.strip() == "default":
-        from monodepth2_ros.inference.weights import bundled_weights_dir
+    from monodepth2_ros.inference.weights import resolve_weights
 
-        return bundled_weights_dir()
-    return Path(value).expanduser()
+    return resolve_weights(value)
 
 
 def explicit_keys(args: argparse.Namespace) -> set[str]:

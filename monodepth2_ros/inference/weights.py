@@ -25,6 +25,7 @@ __all__ = [
     "OFFICIAL_RELEASES",
     "BUNDLED_MODEL_NAME",
     "bundled_weights_dir",
+    "bundled_model_names",
     "resolve_weights",
     "fetch_weights",
     "OFFICIAL_WEIGHTS_LICENSE_URL",
@@ -84,9 +85,17 @@ _NETWORK_TIMEOUT_S = 10.0
 _CHUNK = 1 << 20
 
 
-def bundled_weights_dir() -> Path:
-    """The bundled checkpoint folder. Raises MissingInputError when this install has none."""
-    folder = _BUNDLED_ROOT / BUNDLED_MODEL_NAME
+def bundled_model_names() -> list[str]:
+    """The checkpoint folders shipped inside the package, by name (the default among them)."""
+    if not _BUNDLED_ROOT.is_dir():
+        return []
+    return sorted(p.name for p in _BUNDLED_ROOT.iterdir() if (p / DEPTH_ENCODER_FILE).is_file())
+
+
+def bundled_weights_dir(name: str = BUNDLED_MODEL_NAME) -> Path:
+    """A bundled checkpoint folder (the default model unless named). Raises MissingInputError when this
+    install has none."""
+    folder = _BUNDLED_ROOT / name
     if not (folder / DEPTH_ENCODER_FILE).is_file():
         raise MissingInputError(
             f"no bundled model at {folder}; pass --weights DIR (a Monodepth2 checkpoint folder) or run "
@@ -101,11 +110,19 @@ def license_accepted(flag: bool, environ: Mapping[str, str] | None = None) -> bo
     return flag or environ.get(ACCEPT_LICENSE_ENV, "").strip().lower() in _YES
 
 
+_DEFAULT_WORDS = ("", "bundled", "default")
+
+
 def resolve_weights(weights: str | Path | None) -> Path:
-    """A user's ``weights`` value -> a checkpoint folder: empty/``bundled`` -> the bundled model."""
-    if weights is None or str(weights).strip() in ("", "bundled"):
+    """A user's ``weights`` value -> a checkpoint folder: empty, ``bundled`` or ``default`` -> the default
+    model; the name of another bundled model (``synthetic_streets_320x96``) -> that one; else a path."""
+    text = "" if weights is None else str(weights).strip()
+    if text in _DEFAULT_WORDS:
         return bundled_weights_dir()
-    return Path(weights).expanduser()
+    path = Path(text).expanduser()
+    if not path.exists() and text in bundled_model_names():
+        return bundled_weights_dir(text)
+    return path
 
 
 def _md5(path: Path) -> str:

@@ -168,7 +168,7 @@ _param = param
 
 def weights_parameter(folder: str) -> Any:
     """The read-only ``weights`` field; ``folder`` says which files the checkpoint folder holds."""
-    return param("", f"{folder}; empty uses the model bundled with the package.", read_only=True)
+    return param("", f"{folder}, or the name of a model bundled with the package (synthetic_streets_320x96); empty uses the default bundled model.", read_only=True)
 
 
 def device_parameter() -> Any:

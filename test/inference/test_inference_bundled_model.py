@@ -1,6 +1,7 @@
 """The model shipped in the package: official format, loads as the default, runs, has learned."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -9,7 +10,7 @@ from monodepth2_ros.evaluation.baselines import flat_ground_depth
 from monodepth2_ros.evaluation.depth_metrics import evaluate_depth_frame
 from monodepth2_ros.evaluation.trajectory import relative_steps, snippet_ate
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
-from monodepth2_ros.inference.weights import bundled_weights_dir, resolve_weights
+from monodepth2_ros.inference.weights import BUNDLED_MODEL_NAME, bundled_model_names, bundled_weights_dir, resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
 from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive
 
@@ -31,6 +32,20 @@ def test_bundled_model_is_the_default_and_has_exactly_the_official_keys_and_shap
                 assert list(saved[key].shape) == spec["shape"], key
     info = load_checkpoint(folder).info
     assert (info.height, info.width, info.num_layers, info.has_pose, info.use_stereo) == (96, 320, 18, True, False)
+
+
+def test_every_bundled_model_is_named_by_its_folder_and_a_path_wins_over_a_name(tmp_path, monkeypatch):
+    names = bundled_model_names()
+    assert BUNDLED_MODEL_NAME in names and "synthetic_streets_320x96" in names
+    for word in ("default", "bundled", " ", None):
+        assert resolve_weights(word) == bundled_weights_dir()
+    for name in names:
+        assert resolve_weights(name) == bundled_weights_dir(name)
+        assert (resolve_weights(name) / "encoder.pth").is_file()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / names[0]).mkdir()  # a folder of the user's with a bundled model's name
+    assert resolve_weights(names[0]) == Path(names[0])
+    assert resolve_weights("no_such_model") == Path("no_such_model")  # the loader then says it is missing
 
 
 def test_bundled_model_predicts_finite_depth_and_motion(make_image):

@@ -299,8 +299,9 @@ def render_markdown(result: dict) -> str:
         "# Generalisation table",
         "",
         f"Held-back synthetic drives ({settings['drives']} in all, {settings['frames']} frames each, {settings['width']}x{settings['height']}, randomised): seeds ending in 9 "
-        f"of every family, and the `{HELD_OUT_FAMILY}` family, never trained on. Cells: figure (model / prior, "
-        f"target ≤ {TARGET_RATIO}).",
+        f"of every family, and the `{HELD_OUT_FAMILY}` family, never trained on (seeds "
+        f"{', '.join(str(seed) for seed in sorted(set(settings.get('seeds', {}).values())))}). Cells: figure "
+        f"(model / prior, target ≤ {TARGET_RATIO}).",
         "",
         "## Depth: median-scaled abs_rel (δ<1.25)",
         "",
@@ -342,15 +343,19 @@ def render_markdown(result: dict) -> str:
 
 
 def prepare_drives(data_dir: Path, drives_per_family: int, frames: int, width: int, height: int,
-                   families: Sequence[str] = FAMILIES, log: Callable[[str], None] = print) -> list[EvalDrive]:
-    """Render (once; later runs reuse ``data_dir``) and load the held-back drives of the chosen families."""
+                   families: Sequence[str] = FAMILIES, log: Callable[[str], None] = print,
+                   first_seed: int = 0) -> list[EvalDrive]:
+    """Render (once; later runs reuse ``data_dir``) and load the held-back drives of the chosen families.
+
+    ``first_seed`` picks another set of held-back drives (20: seeds 29, 39, ... and yards 20, 21, ...),
+    for a test set that no choice made on the first one has seen."""
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         raise ConfigError(f"unknown families {unknown}; expected some of {', '.join(FAMILIES)}")
     if frames < SNIPPET_LENGTH:
         raise ConfigError(f"--frames {frames}: a {SNIPPET_LENGTH}-frame snippet needs at least {SNIPPET_LENGTH}")
     drives = []
-    for family, seed in held_out_drives(drives_per_family):
+    for family, seed in held_out_drives(drives_per_family, first_seed):
         if family not in families:
             continue
         path = heldout_drive_path(data_dir, family, seed, frames, width, height)
@@ -375,7 +380,8 @@ def run_table(models: Sequence[DepthMotionModel], drives: Sequence[EvalDrive], o
     families = list(dict.fromkeys(d.family for d in drives))
     result = {
         "settings": {"drives": len(drives), "frames": int(drives[0].rgb.shape[0]), "width": int(width), "height": int(height),
-                     "families": families, "target_ratio": TARGET_RATIO, "snippet_length": SNIPPET_LENGTH},
+                     "families": families, "target_ratio": TARGET_RATIO, "snippet_length": SNIPPET_LENGTH,
+                     "seeds": {d.name: d.seed for d in drives}},
         "models": [m.name for m in models],
         "checkpoints": {m.name: str(getattr(m, "folder", "")) for m in models},
         "families": evaluate_families(drives, models, progress=log),
@@ -409,8 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for generalisation.md/.json and the strip")
     parser.add_argument("--drives", type=int, default=2, help="held-back drives per family (default %(default)s)")
     parser.add_argument("--frames", type=int, default=20, help="frames per drive (default %(default)s)")
-    parser.add_argument("--width", type=int, default=320, help="image width of the drives and the KITTI frames")
-    parser.add_argument("--height", type=int, default=96, help="image height of the drives and the KITTI frames")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="another set of held-back drives: 20 gives seeds 29, 39 and yards 20, 21 (default %(default)s)")
+    parser.add_argument("--width", type=int, default=256, help="image width of the drives and the KITTI frames")
+    parser.add_argument("--height", type=int, default=192, help="image height of the drives and the KITTI frames")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     parser.add_argument("--kitti", type=Path, default=DEFAULT_KITTI_BAG,
                         help="real bag without ground truth (default %(default)s; skipped with a message if missing)")
@@ -419,11 +427,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from monodepth2_ros.inference.weights import resolve_weights
 
-    models = [CheckpointModel(resolve_weights(None if m == "default" else m), device=args.device) for m in args.models]
+    models = [CheckpointModel(resolve_weights(m), device=args.device) for m in args.models]
     if len({m.name for m in models}) != len(models):
         for index, model in enumerate(models):
             model.name = f"{index + 1}: {model.name}"
-    drives = prepare_drives(args.data, args.drives, args.frames, args.width, args.height, args.families)
+    drives = prepare_drives(args.data, args.drives, args.frames, args.width, args.height, args.families,
+                            first_seed=args.first_seed)
     run_table(models, drives, args.out, args.kitti, args.kitti_every)
     print((args.out / "generalisation.md").read_text())
     return 0

@@ -113,10 +113,12 @@ def test_command_line_with_a_checkpoint_and_no_real_bag(rendered, tiny_checkpoin
     out = root / "cli"
     assert main(["--models", str(tiny_checkpoint), "--data", str(root / "cli_data"), "--out", str(out),
                  "--drives", "1", "--frames", "5", "--width", "64", "--height", "32", "--families", "indoor",
-                 "--kitti", str(root / "missing_bag")]) == 0
+                 "--first-seed", "20", "--kitti", str(root / "missing_bag")]) == 0
     printed = capsys.readouterr().out
     assert "rendered" in printed and "missing_bag not found" in printed
     saved = json.loads((out / "generalisation.json").read_text())
     assert list(saved["families"]) == ["indoor"] and "kitti" not in saved
+    assert list(saved["settings"]["seeds"].values()) == [29]  # the second set: a held-back seed past the first's
+    assert "never trained on (seeds 29)" in (out / "generalisation.md").read_text()
     assert saved["models"] == ["weights (96x64)"]
     assert not (out / "kitti_depth_strip.png").exists()

@@ -29,7 +29,12 @@ def register(subparsers) -> None:
     parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
     parser.add_argument("--frames", type=int, default=80)
     parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=192)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--seed", type=int, default=9, help="drive seed (seeds ending in 9 are never trained on)")
+    parser.add_argument(
+        "--plain", action="store_true",
+        help="the plain street world (fixed camera and looks) instead of a camera and looks drawn from the seed",
+    )
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (1 = real time, 10 Hz)")
     parser.add_argument("--device", default="auto")
     parser.add_argument(
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = DemoConfig(
         out_dir=Path(args.out), weights=args.weights, frames=args.frames, width=args.width, height=args.height,
-        play_rate=args.rate, device=args.device, backend=args.backend,
+        seed=args.seed, randomize=not args.plain, play_rate=args.rate, device=args.device, backend=args.backend,
     )
     result = run_demo(config)
     print()

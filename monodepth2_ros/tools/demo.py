@@ -2,12 +2,13 @@
 
 Steps (each a function, so the tests run them at a tiny size):
 
-1. render a held-out synthetic drive as an MCAP bag (ground truth included);
+1. render a held-out synthetic drive as an MCAP bag (ground truth included): by default a street
+   with a camera, lens and looks drawn from the seed, as the default model's training drives have;
 2. start the depth and pose nodes as their own processes, as on a robot (the bringup plan, metric
    scale from the camera height), and in this one a recorder of every output topic and a bag player
    replaying the drive at its rate;
-3. score what the nodes published (metric depth against ground-truth depth at the same stamps,
-   odometry against ground-truth odometry) and the model offline (``evaluate_bag``: median-scaled
+3. score what the nodes published (metric depth against ground-truth depth at the same stamps, on
+   the rectified grid the nodes publish when the lens distorts; odometry against ground-truth odometry) and the model offline (``evaluate_bag``: median-scaled
    depth, 5-frame snippet ATE, baselines);
 4. write ``depth_strip.png``, ``cloud.ply``, ``trajectory.png``, ``metrics.json`` and ``metrics.md``.
 
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from monodepth2_ros.data.bag_reader import iter_messages
+from monodepth2_ros.data.camera import CameraModel
 from monodepth2_ros.data.image_codec import depth_image_to_metres, image_to_rgb
 from monodepth2_ros.evaluation.baselines import flat_ground_depth
 from monodepth2_ros.evaluation.depth_metrics import DepthEvaluation
@@ -41,6 +43,7 @@ from monodepth2_ros.evaluation.report import plot_depth_panels, plot_trajectorie
 from monodepth2_ros.evaluation.runner import EvaluationConfig, evaluate_bag
 from monodepth2_ros.evaluation.trajectory import trajectory_ate
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
+from monodepth2_ros.inference.camera_input import CameraInput, rectification_wanted
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
 from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive, write_drive_bag
@@ -81,7 +84,10 @@ class DemoConfig:
     Attributes:
         out_dir: where everything goes (its demo files are replaced on every run).
         weights: checkpoint folder; None is the bundled model.
-        frames, width, height, rate_hz, seed: the synthetic drive.
+        frames, width, height, rate_hz, seed: the synthetic drive (a street: the camera-height scale
+            needs a road).
+        randomize: draw the camera (field of view, height, pitch, roll, lens distortion) and the looks
+            from the seed, as in the default model's training drives; False: the plain street world.
         play_rate: replay speed factor (1 = real time).
         device: inference device of the nodes and the offline evaluation.
         backend: the nodes' ``backend`` parameter (``auto``: the fastest accurate one here).
@@ -91,9 +97,10 @@ class DemoConfig:
     weights: str | None = None
     frames: int = 80
     width: int = 640
-    height: int = 192
+    height: int = 480
     rate_hz: float = 10.0
     seed: int = HELD_OUT_SEED
+    randomize: bool = True
     play_rate: float = 1.0
     device: str = "cpu"
     backend: str = "eager"
@@ -110,10 +117,12 @@ def _progress(message: str) -> None:
 
 
 def render_drive(config: DemoConfig, say: Callable[[str], None] = _progress) -> tuple[Path, SyntheticDrive]:
-    synth = SynthConfig(frames=config.frames, width=config.width, height=config.height, rate_hz=config.rate_hz, seed=config.seed)
+    synth = SynthConfig(frames=config.frames, width=config.width, height=config.height, rate_hz=config.rate_hz,
+                        seed=config.seed, randomize=config.randomize)
     drive = SyntheticDrive(synth)
     path = config.out_dir / FILES["drive"]
-    say(f"rendering a {config.frames}-frame synthetic drive ({config.width}x{config.height}, seed {config.seed}) ...")
+    look = "randomised camera and looks" if config.randomize else "the plain street"
+    say(f"rendering a {config.frames}-frame synthetic drive ({config.width}x{config.height}, seed {config.seed}, {look}) ...")
     write_drive_bag(synth, path, overwrite=True, drive=drive)
     return path, drive
 
@@ -126,12 +135,14 @@ def run_nodes_on_bag(
     play_rate: float = 1.0,
     say: Callable[[str], None] = _progress,
     backend: str = "eager",
+    camera_height_m: float | None = None,
 ) -> dict:
     """Replay ``bag`` into the depth and pose nodes and record their outputs into ``out_bag``.
 
     The nodes run as their own processes, started from the bringup plan as ``ros2 launch`` would
-    start them; player and recorder share this one. Returns counts of what was played and recorded,
-    and the pose node's frame-pair counts read from its last ``/diagnostics``.
+    start them; player and recorder share this one. ``camera_height_m`` is the depth node's
+    ``camera_height`` (None: its default). Returns counts of what was played and recorded, and the
+    pose node's frame-pair counts read from its last ``/diagnostics``.
     """
     import rclpy
     from rclpy.node import Node
@@ -145,6 +156,9 @@ def run_nodes_on_bag(
         pose=True, weights=str(weights), device=device, params_file="", namespace="", remap=[], scale_mode="camera_height",
     )
     plan = [dataclasses.replace(spec, parameters=(*spec.parameters, {"backend": backend})) for spec in bringup_plan(options)]
+    if camera_height_m is not None:
+        plan = [dataclasses.replace(spec, parameters=(*spec.parameters, {"camera_height": float(camera_height_m)}))
+                if spec.executable == "depth_node" else spec for spec in plan]
     logs_dir = out_bag.parent / FILES["logs"]
     shutil.rmtree(logs_dir, ignore_errors=True)
     logs_dir.mkdir(parents=True)
@@ -239,9 +253,22 @@ def _wait_until_ready(player, recorder, processes: dict[str, subprocess.Popen], 
     time.sleep(0.5)  # discovery of the remaining endpoints
 
 
+def drive_camera_input(drive_bag: Path) -> CameraInput | None:
+    """The rectification the nodes apply to the drive's camera (``rectify: auto``), or None for a
+    pinhole camera: the published depth is on that grid, so ground truth is carried there to score it."""
+    info = next(iter(iter_messages(drive_bag, "/camera/camera_info")), None)
+    camera = CameraModel.from_camera_info(info.msg) if info is not None else None
+    if not rectification_wanted("auto", camera):
+        return None
+    return CameraInput(camera, (camera.height, camera.width), rectify=True)
+
+
 def _node_depth_scores(drive_bag: Path, out_bag: Path) -> tuple[dict, list]:
     """Metric depth the node published vs ground truth at the same stamps; a few panels."""
-    gt = {stamp_ns(m.msg.header): depth_image_to_metres(m.msg) for m in iter_messages(drive_bag, "/ground_truth/depth")}
+    camera_input = drive_camera_input(drive_bag)
+    on_grid = camera_input.rectify_depth if camera_input is not None else (lambda depth: depth)
+    image_on_grid = camera_input.rectify_image if camera_input is not None else (lambda rgb: rgb)
+    gt = {stamp_ns(m.msg.header): on_grid(depth_image_to_metres(m.msg)) for m in iter_messages(drive_bag, "/ground_truth/depth")}
     images = {stamp_ns(m.msg.header): m.msg for m in iter_messages(drive_bag, "/camera/image_raw")}
     evaluation = DepthEvaluation(median_scaling=False)
     panels = []
@@ -253,7 +280,7 @@ def _node_depth_scores(drive_bag: Path, out_bag: Path) -> tuple[dict, list]:
         pred = np.where(np.isfinite(pred), pred, 80.0)  # NaN = outside the published range
         evaluation.add(gt[stamp], pred)
         if len(panels) < 3 and len(evaluation) % 15 == 1:  # the first frame always gets a panel
-            panels.append((image_to_rgb(images[stamp]), pred, gt[stamp]))
+            panels.append((image_on_grid(image_to_rgb(images[stamp])), pred, gt[stamp]))
     if len(evaluation) == 0:
         return {"frames": 0}, panels
     summary = evaluation.summary().as_dict()
@@ -315,7 +342,11 @@ def score(config: DemoConfig, drive_bag: Path, drive: SyntheticDrive, out_bag: P
     """All figures and files of the demo."""
     out = config.out_dir
     files: dict[str, Path] = {}
-    figures: dict = {"weights": str(weights), "drive": {"frames": config.frames, "size": [config.width, config.height], "seed": config.seed}}
+    figures: dict = {"weights": str(weights), "drive": {
+        "frames": config.frames, "size": [config.width, config.height], "seed": config.seed,
+        "randomize": config.randomize, "camera_height_m": camera_height(drive),
+        "lens_distortion": drive_camera_input(drive_bag) is not None,
+    }}
 
     say("scoring the nodes' outputs against ground truth ...")
     figures["node_depth_metric"], panels = _node_depth_scores(drive_bag, out_bag)
@@ -337,8 +368,9 @@ def score(config: DemoConfig, drive_bag: Path, drive: SyntheticDrive, out_bag: P
     depth = DepthEstimator(checkpoint, inference)
     pose = PoseEstimator(checkpoint, inference) if checkpoint.pose_net is not None else None
     untrained = _untrained_estimator(checkpoint, inference)
-    K = drive.K
-    prior = flat_ground_depth(K, config.height, config.width, drive.config.camera_height_m)
+    camera_input = drive_camera_input(drive_bag)  # evaluate_bag rectifies as the nodes do: the prior's grid
+    K = camera_input.camera.K if camera_input is not None else drive.K
+    prior = flat_ground_depth(K, config.height, config.width, camera_height(drive))
     evaluation = evaluate_bag(
         drive_bag, out / "offline", EvaluationConfig(),
         depth_fn=lambda rgb: depth.estimate(rgb).depth,
@@ -356,6 +388,11 @@ def score(config: DemoConfig, drive_bag: Path, drive: SyntheticDrive, out_bag: P
     return DemoResult(figures, files)
 
 
+def camera_height(drive: SyntheticDrive) -> float:
+    """The camera's height above the road in metres (the car's base_link is on the road)."""
+    return float(drive.T_base_camera[2, 3])
+
+
 def _untrained_estimator(checkpoint, inference: InferenceConfig) -> DepthEstimator:
     """The same architecture with seeded random weights: the 'no learning' baseline."""
     import torch
@@ -371,7 +408,15 @@ def _untrained_estimator(checkpoint, inference: InferenceConfig) -> DepthEstimat
 def _markdown(figures: dict, offline_markdown: str) -> str:
     node_depth = figures["node_depth_metric"]
     node_odom = figures["node_odometry"]
-    lines = ["# monodepth2_ros demo", "", "## What the nodes published (real DDS, metric, camera-height scale)", ""]
+    drive = figures["drive"]
+    look = "randomised camera and looks" if drive["randomize"] else "the plain street"
+    lens = ", a distorting lens (the nodes rectify)" if drive["lens_distortion"] else ""
+    lines = [
+        "# monodepth2_ros demo", "",
+        f"Street seed {drive['seed']}, {drive['frames']} frames at {drive['size'][0]}x{drive['size'][1]}, {look}, "
+        f"camera {drive['camera_height_m']:.2f} m above the road{lens}. Weights: `{figures['weights']}`.", "",
+        "## What the nodes published (real DDS, metric, camera-height scale)", "",
+    ]
     if node_depth.get("frames"):
         lines.append(
             f"- depth: {node_depth['frames']} frames, metric abs_rel {node_depth['abs_rel']:.3f}, "
@@ -395,7 +440,8 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = _progress) -> Demo
         shutil.rmtree(config.out_dir / name, ignore_errors=True)
     drive_bag, drive = render_drive(config, say)
     counts = run_nodes_on_bag(
-        drive_bag, config.out_dir / FILES["output"], weights, config.device, config.play_rate, say, config.backend
+        drive_bag, config.out_dir / FILES["output"], weights, config.device, config.play_rate, say, config.backend,
+        camera_height(drive),
     )
     result = score(config, drive_bag, drive, config.out_dir / FILES["output"], weights, say)
     result.figures["topics"] = counts

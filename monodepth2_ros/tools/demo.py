@@ -50,7 +50,7 @@ from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive, write_drive_ba
 from monodepth2_ros.tools.child_process import stop_process
 from monodepth2_ros.tools.node_bench_common import NodeDiagnostics
 
-__all__ = ["DemoConfig", "DemoResult", "OUTPUT_TOPICS", "render_drive", "run_nodes_on_bag", "score", "run_demo"]
+__all__ = ["DemoConfig", "DemoResult", "OUTPUT_TOPICS", "render_drive", "run_nodes_on_bag", "score", "run_demo", "drive_camera_input", "camera_height"]
 
 # Node outputs the demo records (relative names resolve to these without a namespace).
 OUTPUT_TOPICS = {

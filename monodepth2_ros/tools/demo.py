@@ -8,8 +8,9 @@ Steps (each a function, so the tests run them at a tiny size):
    scale from the camera height), and in this one a recorder of every output topic and a bag player
    replaying the drive at its rate;
 3. score what the nodes published (metric depth against ground-truth depth at the same stamps, on
-   the rectified grid the nodes publish when the lens distorts; odometry against ground-truth odometry) and the model offline (``evaluate_bag``: median-scaled
-   depth, 5-frame snippet ATE, baselines);
+   the rectified grid the nodes publish when the lens distorts; odometry against ground-truth
+   odometry) and the model offline (``evaluate_bag``: median-scaled depth, 5-frame snippet ATE,
+   baselines);
 4. write ``depth_strip.png``, ``cloud.ply``, ``trajectory.png``, ``metrics.json`` and ``metrics.md``.
 
 Transport: the player publishes reliable and the nodes' ``qos_reliability: auto`` subscribes reliable,
@@ -50,7 +51,10 @@ from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive, write_drive_ba
 from monodepth2_ros.tools.child_process import stop_process
 from monodepth2_ros.tools.node_bench_common import NodeDiagnostics
 
-__all__ = ["DemoConfig", "DemoResult", "OUTPUT_TOPICS", "render_drive", "run_nodes_on_bag", "score", "run_demo", "drive_camera_input", "camera_height"]
+__all__ = [
+    "DemoConfig", "DemoResult", "OUTPUT_TOPICS", "render_drive", "run_nodes_on_bag", "score", "run_demo",
+    "drive_camera_input", "camera_height",
+]
 
 # Node outputs the demo records (relative names resolve to these without a namespace).
 OUTPUT_TOPICS = {
@@ -263,9 +267,9 @@ def drive_camera_input(drive_bag: Path) -> CameraInput | None:
     return CameraInput(camera, (camera.height, camera.width), rectify=True)
 
 
-def _node_depth_scores(drive_bag: Path, out_bag: Path) -> tuple[dict, list]:
-    """Metric depth the node published vs ground truth at the same stamps; a few panels."""
-    camera_input = drive_camera_input(drive_bag)
+def _node_depth_scores(drive_bag: Path, out_bag: Path, camera_input: CameraInput | None) -> tuple[dict, list]:
+    """Metric depth the node published vs ground truth at the same stamps (on ``camera_input``'s
+    rectified grid when it is not None); a few panels."""
     on_grid = camera_input.rectify_depth if camera_input is not None else (lambda depth: depth)
     image_on_grid = camera_input.rectify_image if camera_input is not None else (lambda rgb: rgb)
     gt = {stamp_ns(m.msg.header): on_grid(depth_image_to_metres(m.msg)) for m in iter_messages(drive_bag, "/ground_truth/depth")}
@@ -342,14 +346,15 @@ def score(config: DemoConfig, drive_bag: Path, drive: SyntheticDrive, out_bag: P
     """All figures and files of the demo."""
     out = config.out_dir
     files: dict[str, Path] = {}
+    camera_input = drive_camera_input(drive_bag)  # the nodes' grid; evaluate_bag rectifies the same way
     figures: dict = {"weights": str(weights), "drive": {
         "frames": config.frames, "size": [config.width, config.height], "seed": config.seed,
         "randomize": config.randomize, "camera_height_m": camera_height(drive),
-        "lens_distortion": drive_camera_input(drive_bag) is not None,
+        "lens_distortion": camera_input is not None,
     }}
 
     say("scoring the nodes' outputs against ground truth ...")
-    figures["node_depth_metric"], panels = _node_depth_scores(drive_bag, out_bag)
+    figures["node_depth_metric"], panels = _node_depth_scores(drive_bag, out_bag, camera_input)
     figures["node_odometry"], gt_xyz, pred_xyz = _node_odometry_scores(drive_bag, out_bag)
     if panels:
         files["strip"] = out / FILES["strip"]
@@ -368,7 +373,6 @@ def score(config: DemoConfig, drive_bag: Path, drive: SyntheticDrive, out_bag: P
     depth = DepthEstimator(checkpoint, inference)
     pose = PoseEstimator(checkpoint, inference) if checkpoint.pose_net is not None else None
     untrained = _untrained_estimator(checkpoint, inference)
-    camera_input = drive_camera_input(drive_bag)  # evaluate_bag rectifies as the nodes do: the prior's grid
     K = camera_input.camera.K if camera_input is not None else drive.K
     prior = flat_ground_depth(K, config.height, config.width, camera_height(drive))
     evaluation = evaluate_bag(

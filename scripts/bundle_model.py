@@ -5,7 +5,10 @@
 
 --pose-from takes the pose network (pose_encoder.pth, pose.pth) from another run: the depth and pose
 networks are separate files in the official format, and a later stage may improve one while it
-costs the other (see the families model's card). Each run's settings are kept beside the tensors.
+costs the other. The nodes give the pose network the depth node's metric scale, so the two runs'
+networks must agree on units: check with `monodepth2 demo --weights DEST` (the odometry's Sim(3)
+scale near 1); an earlier families bundle failed that by 5x (see the families model's card). Each
+run's settings are kept beside the tensors.
 Loading converts the tensors back to float32; fp16 halves the size (ResNet-18 depth + pose: ~56 MB).
 """
 

@@ -78,7 +78,7 @@ OFFICIAL_WEIGHTS_NOTICE = (
 _YES = ("1", "true", "yes", "on")
 
 # The model trained by this project's own pipeline, shipped inside the package.
-BUNDLED_MODEL_NAME = "synthetic_streets_320x96"
+BUNDLED_MODEL_NAME = "synthetic_families_256x192"
 _BUNDLED_ROOT = Path(__file__).resolve().parent.parent / "weights"
 
 _NETWORK_TIMEOUT_S = 10.0

@@ -47,7 +47,7 @@ from monodepth2_ros.evaluation.report import markdown_table, write_bytes_atomic,
 from monodepth2_ros.evaluation.trajectory import invert_poses, relative_steps, snippet_ate
 from monodepth2_ros.synthetic import SynthConfig, write_drive_bag
 from monodepth2_ros.synthetic.bag import TOPIC_DEPTH, TOPIC_ODOM
-from monodepth2_ros.synthetic.families import FAMILIES, HELD_OUT_FAMILY, held_out_drives
+from monodepth2_ros.synthetic.families import FAMILIES, HELD_OUT_FAMILY, held_out_drives, is_held_out
 
 __all__ = [
     "TARGET_RATIO",
@@ -356,6 +356,9 @@ def prepare_drives(data_dir: Path, drives_per_family: int, frames: int, width: i
         raise ConfigError(f"--frames {frames}: a {SNIPPET_LENGTH}-frame snippet needs at least {SNIPPET_LENGTH}")
     drives = []
     for family, seed in held_out_drives(drives_per_family, first_seed):
+        if not is_held_out(family, seed):
+            raise ConfigError(f"--first-seed {first_seed} draws {family} seed {seed}, which training may use; "
+                              f"give a multiple of 10 (seeds ending in 9 are the held-back ones)")
         if family not in families:
             continue
         path = heldout_drive_path(data_dir, family, seed, frames, width, height)

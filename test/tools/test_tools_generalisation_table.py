@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from monodepth2_ros.errors import ConfigError
 from monodepth2_ros.evaluation.trajectory import invert_poses
 from monodepth2_ros.synthetic import SynthConfig, write_drive_bag
 from monodepth2_ros.tools.generalisation_table import (
@@ -122,3 +123,9 @@ def test_command_line_with_a_checkpoint_and_no_real_bag(rendered, tiny_checkpoin
     assert "never trained on (seeds 29)" in (out / "generalisation.md").read_text()
     assert saved["models"] == ["weights (96x64)"]
     assert not (out / "kitti_depth_strip.png").exists()
+
+
+def test_a_first_seed_that_would_draw_training_seeds_is_refused_before_anything_renders(tmp_path):
+    with pytest.raises(ConfigError, match="--first-seed 5 draws street seed 14"):
+        prepare_drives(tmp_path / "data", 1, FRAMES, WIDTH, HEIGHT, ["street"], first_seed=5)
+    assert not (tmp_path / "data").exists()

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", default="demo_output", help="output folder (its demo files are replaced)")
-    parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
+    parser.add_argument("--weights", default=None, help="checkpoint folder or a bundled model's name (default: the bundled default model)")
     parser.add_argument("--frames", type=int, default=80)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)

@@ -57,7 +57,7 @@ def register(subparsers) -> None:
         "ground-truth depth on the raw grid is mapped to the rectified grid",
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
+    parser.add_argument("--weights", default=None, help="checkpoint folder or a bundled model's name (default: the bundled default model)")
     parser.add_argument("--image-topic", default=None)
     parser.add_argument("--camera-info-topic", default=None)
     parser.add_argument("--gt-depth-topic", default="/ground_truth/depth")

@@ -37,7 +37,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--format", default="onnx", choices=FORMATS)
-    parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
+    parser.add_argument("--weights", default=None, help="checkpoint folder or a bundled model's name (default: the bundled default model)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
     parser.add_argument("--int8", action="store_true", help="also write int8 (QDQ, per-channel) graphs for the CPU")

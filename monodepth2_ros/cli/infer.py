@@ -60,7 +60,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     parser.add_argument("--out", required=True, help="output folder (created)")
-    parser.add_argument("--weights", default=None, help="checkpoint folder (default: the bundled model)")
+    parser.add_argument("--weights", default=None, help="checkpoint folder or a bundled model's name (default: the bundled default model)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--precision", default="fp32", choices=ALL_PRECISIONS, help="int8 needs --backend onnxruntime or openvino")
     parser.add_argument("--backend", default="eager", choices=BACKENDS, help="network runtime (default eager); auto: the fastest accurate one here, measured once and cached")

@@ -54,7 +54,7 @@ EXAMPLES = """examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bringup options (shared by ``monodepth2 run`` and ``python -m monodepth2_ros.ros.bringup``)."""
     parser.add_argument("--pose", action="store_true", help="also start the pose node")
-    parser.add_argument("--weights", metavar="DIR", default="", help="checkpoint folder (default: the params file's, else the bundled model)")
+    parser.add_argument("--weights", metavar="DIR", default="", help="checkpoint folder or a bundled model's name (default: the params file's, else the bundled default model)")
     parser.add_argument("--device", default="", help="auto, cpu, cuda or cuda:N (default: the params file's)")
     parser.add_argument("--params-file", metavar="FILE", default="", help="depth node parameters YAML (default: config/depth.yaml)")
     parser.add_argument("--namespace", default="", help="namespace of the nodes")

@@ -52,7 +52,7 @@ DEPTH_LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("image", "/camera/image_raw", "Camera image topic (sensor_msgs/Image); with input_transport "
                    "compressed, '<image>/compressed' is subscribed."),
     LaunchArgument("camera_info", "/camera/camera_info", "CameraInfo topic of that camera."),
-    LaunchArgument("weights", "", "Checkpoint folder; empty keeps the params file's value (default: the bundled model)."),
+    LaunchArgument("weights", "", "Checkpoint folder or a bundled model's name; empty keeps the params file's value (default: the bundled default model)."),
     LaunchArgument("device", "", "auto, cpu, cuda or cuda:N; empty keeps the params file's value."),
     LaunchArgument("params_file", "", "Parameters YAML of the depth node; empty uses the package's config/depth.yaml."),
     LaunchArgument("namespace", "", "Namespace of the nodes (their outputs become <namespace>/depth, ...)."),
@@ -237,7 +237,7 @@ NAV2_SCALE_MODES = ("camera_height", "stereo", "fixed", "shared", "auto")
 NAV2_DEPTH_LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("image", "/camera/image_raw", "Camera image topic (sensor_msgs/Image)."),
     LaunchArgument("camera_info", "/camera/camera_info", "CameraInfo topic of that camera."),
-    LaunchArgument("weights", "", "Checkpoint folder; empty keeps the params file's value (default: the bundled model)."),
+    LaunchArgument("weights", "", "Checkpoint folder or a bundled model's name; empty keeps the params file's value (default: the bundled default model)."),
     LaunchArgument("device", "", "auto, cpu, cuda or cuda:N; empty keeps the params file's value."),
     LaunchArgument("params_file", "", "Parameters YAML of the depth node; empty uses the package's config/depth.yaml."),
     LaunchArgument("namespace", "", "Namespace of the nodes."),

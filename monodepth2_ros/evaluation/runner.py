@@ -47,6 +47,7 @@ __all__ = [
     "evaluate_bag",
     "evaluate_image_folder",
     "poses_from_file",
+    "rectification_for",
     "RESULT_FILES",
 ]
 
@@ -198,7 +199,7 @@ def evaluate_bag(
     paths = resolve_bag_paths(bags)
     topics = {t.name for t in list_topics(paths)}
     stream = BagImageStream(paths, config.image_topic, config.camera_info_topic, require_camera_info=False)
-    camera_input = _camera_input(stream.camera, config)
+    camera_input = rectification_for(stream.camera, config)
     if camera_input is not None:
         stream = BagImageStream(paths, stream.image_topic, stream.camera_info_topic, undistort=True)
     gt_depths = None
@@ -236,7 +237,7 @@ def evaluate_image_folder(
         gt_poses_file: camera poses, TUM (matched by time) or KITTI (one line per image).
     """
     stream = FolderImageStream(folder, camera=calibration, rate_hz=rate_hz, require_camera_info=calibration is not None)
-    camera_input = _camera_input(stream.camera, config)
+    camera_input = rectification_for(stream.camera, config)
     if camera_input is not None:
         stream = FolderImageStream(folder, camera=stream.camera, rate_hz=rate_hz, undistort=True)
     gt_depths = None
@@ -248,8 +249,9 @@ def evaluate_image_folder(
     return evaluate_sequence(lambda: iter(stream), out_dir, config, depth_fn, motion_fn, gt_depths, gt_poses, progress, None, source)
 
 
-def _camera_input(camera: CameraModel | None, config: EvaluationConfig) -> CameraInput | None:
-    """The rectification of the nodes and training for this camera, or None when frames stay raw."""
+def rectification_for(camera: CameraModel | None, config: EvaluationConfig) -> CameraInput | None:
+    """The rectification of the nodes and training for this camera (``config.rectify``), or None when
+    frames stay raw: the grid every figure of the evaluation is measured on."""
     if not rectification_wanted(config.rectify, camera):
         return None
     return CameraInput(camera, (camera.height, camera.width), rectify=True)

@@ -33,18 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
-from monodepth2_ros.data.bag_reader import iter_messages
-from monodepth2_ros.data.camera import CameraModel
+from monodepth2_ros.data.bag_reader import BagImageStream, iter_messages, resolve_bag_paths
 from monodepth2_ros.data.image_codec import depth_image_to_metres, image_to_rgb
 from monodepth2_ros.evaluation.baselines import flat_ground_depth
 from monodepth2_ros.evaluation.depth_metrics import DepthEvaluation
 from monodepth2_ros.evaluation.ground_truth import pose_to_matrix, stamp_ns
 from monodepth2_ros.evaluation.pointcloud_io import write_ply, xyzrgb_cloud_arrays
 from monodepth2_ros.evaluation.report import plot_depth_panels, plot_trajectories, write_json, write_text_atomic
-from monodepth2_ros.evaluation.runner import EvaluationConfig, evaluate_bag
+from monodepth2_ros.evaluation.runner import EvaluationConfig, evaluate_bag, rectification_for
 from monodepth2_ros.evaluation.trajectory import trajectory_ate
 from monodepth2_ros.inference import DepthEstimator, InferenceConfig, PoseEstimator
-from monodepth2_ros.inference.camera_input import CameraInput, rectification_wanted
+from monodepth2_ros.inference.camera_input import CameraInput
 from monodepth2_ros.inference.weights import resolve_weights
 from monodepth2_ros.model.checkpoint import load_checkpoint
 from monodepth2_ros.synthetic import SynthConfig, SyntheticDrive, write_drive_bag
@@ -258,13 +257,11 @@ def _wait_until_ready(player, recorder, processes: dict[str, subprocess.Popen], 
 
 
 def drive_camera_input(drive_bag: Path) -> CameraInput | None:
-    """The rectification the nodes apply to the drive's camera (``rectify: auto``), or None for a
-    pinhole camera: the published depth is on that grid, so ground truth is carried there to score it."""
-    info = next(iter(iter_messages(drive_bag, "/camera/camera_info")), None)
-    camera = CameraModel.from_camera_info(info.msg) if info is not None else None
-    if not rectification_wanted("auto", camera):
-        return None
-    return CameraInput(camera, (camera.height, camera.width), rectify=True)
+    """The rectification ``evaluate_bag`` and the nodes (``rectify: auto``) apply to the drive's
+    camera, or None for a pinhole camera: the published depth is on that grid, so ground truth is
+    carried there to score it."""
+    camera = BagImageStream(resolve_bag_paths(drive_bag), require_camera_info=False).camera
+    return rectification_for(camera, EvaluationConfig())
 
 
 def _node_depth_scores(drive_bag: Path, out_bag: Path, camera_input: CameraInput | None) -> tuple[dict, list]:

@@ -300,7 +300,7 @@ def render_markdown(result: dict) -> str:
         "",
         f"Held-back synthetic drives ({settings['drives']} in all, {settings['frames']} frames each, {settings['width']}x{settings['height']}, randomised): seeds ending in 9 "
         f"of every family, and the `{HELD_OUT_FAMILY}` family, never trained on (seeds "
-        f"{', '.join(str(seed) for seed in sorted(set(settings.get('seeds', {}).values())))}). Cells: figure "
+        f"{', '.join(str(seed) for seed in sorted(set(settings['seeds'].values())))}). Cells: figure "
         f"(model / prior, target ≤ {TARGET_RATIO}).",
         "",
         "## Depth: median-scaled abs_rel (δ<1.25)",
